@@ -1,0 +1,443 @@
+//! Runs the writes a plan decided on, one chunk of items at a time, the
+//! only place where Tandem changes a store.
+//!
+//! For each chunk: every write is first journaled as pending (with the
+//! item's before-image), then made with the version the plan expects, then
+//! both stores are flushed, and finally one state [`Batch`] records the new
+//! links, the finished journal entries and any conflicts. A crash anywhere
+//! leaves each item either as it was or written with its outcome re-derived
+//! on the next run (a create is found again by its UID, an update shows as
+//! the same change on both sides, a delete as gone on both), so a rerun
+//! converges without duplicates.
+//!
+//! An item whose write fails with `PreconditionFailed` changed under us:
+//! nothing is overwritten, its link is not advanced, and it is handed back
+//! for planning again. Any other failure is reported with store, item and
+//! reason, and the rest of the chunk goes on.
+
+mod undo;
+
+pub use undo::{undo_run, UndoReport};
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tandem_plan::{Entry, ItemPlan, Outcome, Write};
+use tandem_record::{Record, Side};
+use tandem_state::{
+    Batch, Conflict, Image, JournalEntry, Link, LinkUpdate, Seen, StateError, StateStore, WriteOp,
+};
+use tandem_store::{ErrorKind, Item, NewItem, Raw, Store, Written};
+
+/// The two stores of a pair and their names in the config.
+#[derive(Clone, Copy)]
+pub struct Sides<'a> {
+    pub a: &'a dyn Store,
+    pub b: &'a dyn Store,
+    pub a_name: &'a str,
+    pub b_name: &'a str,
+}
+
+impl<'a> Sides<'a> {
+    pub fn store(&self, side: Side) -> &'a dyn Store {
+        match side {
+            Side::A => self.a,
+            Side::B => self.b,
+        }
+    }
+
+    pub fn name(&self, side: Side) -> &'a str {
+        match side {
+            Side::A => self.a_name,
+            Side::B => self.b_name,
+        }
+    }
+}
+
+/// Where a chunk is applied.
+pub struct Context<'a> {
+    pub run: i64,
+    pub pair: &'a str,
+    pub collection: &'a str,
+    pub sides: Sides<'a>,
+}
+
+/// The items fetched for a chunk, by side and UID.
+pub type Fetched = HashMap<(Side, String), Item>;
+
+/// One item that could not be synced; the rest of the run went on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The store's name in the config.
+    pub store: String,
+    pub collection: String,
+    /// The item's id in that store (a file name, an href) or its UID.
+    pub item: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.collection.is_empty() {
+            write!(f, "{}: {}: {}", self.store, self.item, self.reason)
+        } else {
+            write!(f, "{}/{}: {}: {}", self.store, self.collection, self.item, self.reason)
+        }
+    }
+}
+
+/// What a chunk did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    /// Writes made, per side: `[a, b]`.
+    pub created: [u64; 2],
+    pub updated: [u64; 2],
+    pub deleted: [u64; 2],
+    /// Items sent to the conflicts inbox.
+    pub conflicts: u64,
+    pub failures: Vec<Failure>,
+    /// UIDs whose item changed between planning and writing.
+    pub replan: Vec<String>,
+}
+
+impl Report {
+    pub fn add(&mut self, other: Report) {
+        for i in 0..2 {
+            self.created[i] += other.created[i];
+            self.updated[i] += other.updated[i];
+            self.deleted[i] += other.deleted[i];
+        }
+        self.conflicts += other.conflicts;
+        self.failures.extend(other.failures);
+        self.replan.extend(other.replan);
+    }
+
+    pub fn writes(&self) -> u64 {
+        self.created.iter().chain(&self.updated).chain(&self.deleted).sum()
+    }
+}
+
+fn index(side: Side) -> usize {
+    match side {
+        Side::A => 0,
+        Side::B => 1,
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A testing knob: `TANDEM_CRASH_AFTER_WRITES=N` aborts the process right
+/// after its Nth store write, before the state records it, so tests can
+/// check that a rerun converges.
+fn crash_point() {
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    static LIMIT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let limit = LIMIT.get_or_init(|| {
+        std::env::var("TANDEM_CRASH_AFTER_WRITES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if let Some(limit) = limit {
+        if WRITES.fetch_add(1, Ordering::SeqCst) + 1 >= *limit {
+            std::process::abort();
+        }
+    }
+}
+
+pub(crate) fn image(item: &Item) -> Image {
+    Image {
+        record: item.record.clone(),
+        raw: item.raw.as_ref().map(|r| r.text.clone()),
+        media_type: item.raw.as_ref().map(|r| r.media_type.clone()),
+    }
+}
+
+pub(crate) fn raw_of(image: &Image) -> Option<Raw> {
+    match (&image.raw, &image.media_type) {
+        (Some(text), Some(media_type)) => Some(Raw {
+            media_type: media_type.clone(),
+            text: text.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// A write prepared for the journal.
+struct Pending<'p> {
+    item: usize,
+    write: &'p Write,
+    entry: JournalEntry,
+}
+
+fn journal_entry(ctx: &Context<'_>, plan: &ItemPlan, write: &Write, fetched: &Fetched) -> JournalEntry {
+    let side = write.side();
+    let current = fetched.get(&(side, plan.uid.clone()));
+    let (op, id, before, after, version_before) = match write {
+        Write::Create { record, .. } => (WriteOp::Create, None, None, Some(record.clone()), None),
+        Write::Update {
+            id,
+            version,
+            changes,
+            ..
+        } => {
+            let after = current.map(|c| {
+                let mut r = c.record.clone();
+                r.apply(changes);
+                r
+            });
+            (WriteOp::Update, Some(id.clone()), current.map(image), after, Some(version.clone()))
+        }
+        Write::Delete { id, version, .. } => {
+            (WriteOp::Delete, Some(id.clone()), current.map(image), None, Some(version.clone()))
+        }
+    };
+    JournalEntry {
+        seq: 0,
+        run: ctx.run,
+        pair: ctx.pair.to_string(),
+        collection: ctx.collection.to_string(),
+        side,
+        store: ctx.sides.name(side).to_string(),
+        op,
+        uid: plan.uid.clone(),
+        id,
+        before,
+        after: after.map(|record| Image {
+            record,
+            raw: None,
+            media_type: None,
+        }),
+        version_before,
+        version_after: None,
+        done: false,
+        at: now(),
+    }
+}
+
+/// Makes one write; returns where the item now is (`None` for a delete).
+async fn write_one(
+    ctx: &Context<'_>,
+    plan: &ItemPlan,
+    write: &Write,
+    fetched: &Fetched,
+) -> Result<Option<Written>, tandem_store::Error> {
+    let store = ctx.sides.store(write.side());
+    match write {
+        Write::Create { side, record } => {
+            // Copy the source's own text when it is the same record, so
+            // nothing the source holds beyond the mapped fields is lost.
+            let raw = fetched
+                .get(&(side.other(), plan.uid.clone()))
+                .filter(|src| src.record.same_content(record))
+                .and_then(|src| src.raw.clone());
+            let item = NewItem {
+                record: record.clone(),
+                raw,
+            };
+            store.create(ctx.collection, &item).await.map(Some)
+        }
+        Write::Update {
+            side,
+            id,
+            version,
+            changes,
+        } => {
+            let current = fetched.get(&(*side, plan.uid.clone())).ok_or_else(|| {
+                tandem_store::Error::new(ErrorKind::NotFound, "item was not fetched before its update")
+                    .with_id(id.clone())
+            })?;
+            store
+                .update(ctx.collection, current, version, changes)
+                .await
+                .map(Some)
+        }
+        Write::Delete { id, version, .. } => {
+            store.delete(ctx.collection, id, version).await.map(|()| None)
+        }
+    }
+}
+
+fn seen_of(current: Option<&tandem_plan::Current>) -> Option<Seen> {
+    current.map(|c| Seen {
+        id: c.id.clone(),
+        version: c.version.clone(),
+    })
+}
+
+/// Applies one chunk of item plans and commits what happened.
+///
+/// `entries` and `plans` are parallel. `open_conflicts` maps the UIDs of this
+/// collection's open inbox entries to their ids, so an item that now syncs
+/// settles its conflict. With `dry_run`, nothing is written and nothing is
+/// committed.
+pub async fn apply_chunk(
+    ctx: &Context<'_>,
+    entries: &[Entry],
+    plans: &[ItemPlan],
+    fetched: &Fetched,
+    open_conflicts: &HashMap<String, i64>,
+    state: &mut dyn StateStore,
+) -> Result<Report, StateError> {
+    let mut report = Report::default();
+
+    // 1. Journal every write as pending, before making any.
+    let mut pending: Vec<Pending<'_>> = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        for write in &plan.writes {
+            pending.push(Pending {
+                item: i,
+                write,
+                entry: journal_entry(ctx, plan, write, fetched),
+            });
+        }
+    }
+    let entries_to_log: Vec<JournalEntry> = pending.iter().map(|p| p.entry.clone()).collect();
+    let seqs = if entries_to_log.is_empty() {
+        Vec::new()
+    } else {
+        state.journal_pending(&entries_to_log)?
+    };
+
+    // 2. Make the writes, item by item; an item's later writes are skipped
+    //    once one of its writes failed.
+    let mut batch = Batch::new(ctx.pair, ctx.collection);
+    let mut written: HashMap<(usize, Side), Option<Written>> = HashMap::new();
+    let mut failed = vec![false; plans.len()];
+    for (p, seq) in pending.iter().zip(&seqs) {
+        if failed[p.item] {
+            continue;
+        }
+        let plan = &plans[p.item];
+        let side = p.write.side();
+        match write_one(ctx, plan, p.write, fetched).await {
+            Ok(result) => {
+                crash_point();
+                let s = index(side);
+                match p.write {
+                    Write::Create { .. } => report.created[s] += 1,
+                    Write::Update { .. } => report.updated[s] += 1,
+                    Write::Delete { .. } => report.deleted[s] += 1,
+                }
+                batch.done.push((
+                    *seq,
+                    result.as_ref().map(|w| w.id.clone()),
+                    result.as_ref().map(|w| w.version.clone()),
+                    None,
+                ));
+                written.insert((p.item, side), result);
+            }
+            Err(err) => {
+                failed[p.item] = true;
+                if err.kind == ErrorKind::PreconditionFailed {
+                    tracing::info!(uid = %plan.uid, "changed during the sync; planning again");
+                    report.replan.push(plan.uid.clone());
+                } else {
+                    let item = err
+                        .id
+                        .clone()
+                        .or_else(|| p.entry.id.clone())
+                        .unwrap_or_else(|| plan.uid.clone());
+                    report.failures.push(Failure {
+                        store: ctx.sides.name(side).to_string(),
+                        collection: ctx.collection.to_string(),
+                        item,
+                        reason: format!("{} failed: {}: {}", p.write_name(), err.kind.as_str(), err.message),
+                    });
+                }
+            }
+        }
+    }
+
+    // 3. Make the writes durable before the state that records them.
+    for side in Side::BOTH {
+        if written.keys().any(|(_, s)| *s == side) {
+            if let Err(err) = ctx.sides.store(side).flush().await {
+                // Nothing recorded: the next run re-derives these items.
+                report.failures.push(Failure {
+                    store: ctx.sides.name(side).to_string(),
+                    collection: ctx.collection.to_string(),
+                    item: "(flush)".into(),
+                    reason: err.to_string(),
+                });
+                return Ok(report);
+            }
+        }
+    }
+
+    // 4. Record outcomes for items whose writes all succeeded.
+    for (i, (plan, entry)) in plans.iter().zip(entries).enumerate() {
+        if failed[i] {
+            continue;
+        }
+        match &plan.outcome {
+            Outcome::Keep => {}
+            Outcome::Link { base } => {
+                let seen = |side: Side| match written.get(&(i, side)) {
+                    Some(Some(w)) => Some(Seen {
+                        id: w.id.clone(),
+                        version: w.version.clone(),
+                    }),
+                    Some(None) => None,
+                    None => seen_of(entry.side(side)),
+                };
+                batch.links.push(LinkUpdate {
+                    link: Link {
+                        uid: plan.uid.clone(),
+                        a: seen(Side::A),
+                        b: seen(Side::B),
+                    },
+                    base: strip_modified(base),
+                });
+                if let Some(id) = open_conflicts.get(&plan.uid) {
+                    batch.settled.push(*id);
+                }
+            }
+            Outcome::Forget => {
+                batch.forget.push(plan.uid.clone());
+                if let Some(id) = open_conflicts.get(&plan.uid) {
+                    batch.settled.push(*id);
+                }
+            }
+            Outcome::Conflict { fields } => {
+                report.conflicts += 1;
+                let record = |side: Side| fetched.get(&(side, plan.uid.clone())).map(|i| i.record.clone());
+                batch.conflicts.push(Conflict {
+                    id: 0,
+                    run: ctx.run,
+                    pair: ctx.pair.to_string(),
+                    collection: ctx.collection.to_string(),
+                    uid: plan.uid.clone(),
+                    fields: fields.clone(),
+                    a: record(Side::A),
+                    b: record(Side::B),
+                    base: entry.base.clone(),
+                    created_at: now(),
+                });
+            }
+        }
+    }
+    if !batch.is_empty() {
+        state.commit(&batch)?;
+    }
+    Ok(report)
+}
+
+fn strip_modified(record: &Record) -> Record {
+    let mut r = record.clone();
+    r.modified = None;
+    r
+}
+
+impl Pending<'_> {
+    fn write_name(&self) -> &'static str {
+        match self.write {
+            Write::Create { .. } => "create",
+            Write::Update { .. } => "update",
+            Write::Delete { .. } => "delete",
+        }
+    }
+}

@@ -1,0 +1,615 @@
+//! One pair, end to end, as a checklist: load the links → list both sides
+//! → find what moved → safety brakes → fetch, plan and apply chunk by chunk
+//! → commit state per chunk.
+//!
+//! Cost follows changes: an item whose version did not move on either side
+//! is never fetched, so a no-op run is two listings plus hash lookups.
+//! Memory is bounded by the chunk size, except for items new on both sides
+//! at once, where the smaller side's new items are held to pair them by UID.
+
+use crate::config::PairConfig;
+use std::collections::{HashMap, HashSet};
+use tandem_apply::{apply_chunk, Context, Failure, Fetched, Report, Sides};
+use tandem_plan::{
+    check_brakes, decide, Brake, ConflictRule, Current, Entry, Operation, Policy, SideCounts,
+};
+use tandem_record::Side;
+use tandem_state::{Link, StateError, StateStore};
+use tandem_store::{ErrorKind, Item, Listed, ROOT};
+
+/// Items planned and applied together; bounds memory and the size of
+/// state transactions.
+pub const CHUNK: usize = 1000;
+
+/// How a pair is run.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// Plan only: fetch and decide, write nothing.
+    pub dry_run: bool,
+    /// Run even when a safety brake applies.
+    pub force: bool,
+    /// Only these UIDs (used by `resolve`).
+    pub only: Option<HashSet<String>>,
+    /// Per-UID winners chosen with `resolve`.
+    pub keep: HashMap<String, Side>,
+    /// Called with (items done, items to do) as chunks finish.
+    pub progress: Option<&'a (dyn Fn(u64, u64) + Sync)>,
+}
+
+/// What happened to a pair.
+#[derive(Debug, Default)]
+pub struct PairOutcome {
+    pub name: String,
+    pub report: Report,
+    /// The plan, for `plan` output (item operations; quiet items left out).
+    pub operations: Vec<Operation>,
+    /// Set when a brake stopped the pair before any write.
+    pub brake: Option<Brake>,
+    /// Items looked at (changed or new on some side).
+    pub examined: u64,
+    /// Linked items that moved on neither side.
+    pub unchanged: u64,
+}
+
+/// A failure that stops a pair.
+#[derive(Debug, thiserror::Error)]
+pub enum PairError {
+    #[error("store `{store}`: {error}")]
+    Store {
+        store: String,
+        error: tandem_store::Error,
+    },
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// One collection's listings joined with its links.
+struct Scan {
+    collection: String,
+    links: Vec<Link>,
+    listed: [HashMap<String, String>; 2],
+    /// Ids on each side that no link claims.
+    new: [Vec<Listed>; 2],
+    missing: [bool; 2],
+}
+
+fn ix(side: Side) -> usize {
+    match side {
+        Side::A => 0,
+        Side::B => 1,
+    }
+}
+
+fn linked<'l>(link: &'l Link, side: Side) -> Option<&'l tandem_state::Seen> {
+    match side {
+        Side::A => link.a.as_ref(),
+        Side::B => link.b.as_ref(),
+    }
+}
+
+/// Runs one pair.
+pub async fn run_pair(
+    pair: &PairConfig,
+    sides: Sides<'_>,
+    state: &mut dyn StateStore,
+    run: i64,
+    opts: &Options<'_>,
+) -> Result<PairOutcome, PairError> {
+    let mut outcome = PairOutcome {
+        name: pair.name.clone(),
+        ..PairOutcome::default()
+    };
+    let store_err = |side: Side| {
+        let store = sides.name(side).to_string();
+        move |error| PairError::Store { store, error }
+    };
+
+    // Collections: every one either side holds, plus those we synced before.
+    let mut names: Vec<String> = vec![ROOT.to_string()];
+    for side in Side::BOTH {
+        match sides.store(side).collections().await {
+            Ok(list) => names.extend(list),
+            Err(e) if e.kind == ErrorKind::NotFound => {}
+            Err(e) => return Err(store_err(side)(e)),
+        }
+    }
+    names.extend(state.collections(&pair.name)?);
+    names.sort();
+    names.dedup();
+
+    let mut scans = Vec::new();
+    for collection in names {
+        scans.push(scan(&pair.name, &collection, sides, state).await?);
+    }
+
+    // Safety brakes, before anything is written.
+    let mut counts = [SideCounts::default(); 2];
+    for s in &scans {
+        for side in Side::BOTH {
+            let other = side.other();
+            let c = &mut counts[ix(side)];
+            c.linked += s.links.iter().filter(|l| linked(l, side).is_some()).count() as u64;
+            c.listed += s.listed[ix(side)].len() as u64;
+            if pair.policy.direction.writes(side) {
+                // A delete happens on `side` when the other side lost the item
+                // and this side's copy did not move.
+                c.deletes += s
+                    .links
+                    .iter()
+                    .filter(|l| {
+                        let gone = linked(l, other).is_some_and(|seen| !s.listed[ix(other)].contains_key(&seen.id));
+                        let kept = linked(l, side).is_some_and(|seen| s.listed[ix(side)].get(&seen.id) == Some(&seen.version));
+                        gone && kept
+                    })
+                    .count() as u64;
+            }
+        }
+    }
+    if let Some(brake) = check_brakes(counts[0], counts[1], pair.max_delete) {
+        if !opts.force {
+            outcome.brake = Some(brake);
+            return Ok(outcome);
+        }
+        tracing::warn!(pair = %pair.name, "{brake}; going on because of --force");
+    }
+
+    let total: u64 = scans.iter().map(|s| work_estimate(s)).sum();
+    let mut done = 0u64;
+    for s in scans {
+        let report = sync_collection(pair, sides, state, run, opts, &s, &mut outcome, &mut done, total).await?;
+        let mut replan: HashSet<String> = report.replan.iter().cloned().collect();
+        outcome.report.add(Report {
+            replan: Vec::new(),
+            ..report
+        });
+        // Items that changed under us are planned again, twice at most.
+        for _ in 0..2 {
+            if replan.is_empty() || opts.dry_run {
+                break;
+            }
+            let again = scan(&pair.name, &s.collection, sides, state).await?;
+            let retry = Options {
+                only: Some(replan.clone()),
+                keep: opts.keep.clone(),
+                ..Options::default()
+            };
+            let report = sync_collection(pair, sides, state, run, &retry, &again, &mut outcome, &mut done, total).await?;
+            replan = report.replan.iter().cloned().collect();
+            outcome.report.add(Report {
+                replan: Vec::new(),
+                ..report
+            });
+        }
+        for uid in replan {
+            outcome.report.failures.push(Failure {
+                store: format!("{}+{}", sides.a_name, sides.b_name),
+                collection: s.collection.clone(),
+                item: uid,
+                reason: "kept changing while being synced; left as it is, will be retried next run".into(),
+            });
+        }
+    }
+    Ok(outcome)
+}
+
+fn work_estimate(s: &Scan) -> u64 {
+    (s.new[0].len() + s.new[1].len()) as u64
+        + s.links
+            .iter()
+            .filter(|l| {
+                Side::BOTH.iter().any(|side| match linked(l, *side) {
+                    Some(seen) => s.listed[ix(*side)].get(&seen.id) != Some(&seen.version),
+                    None => false,
+                })
+            })
+            .count() as u64
+}
+
+/// Lists one collection on both sides and joins the listings with its links.
+async fn scan(
+    pair: &str,
+    collection: &str,
+    sides: Sides<'_>,
+    state: &mut dyn StateStore,
+) -> Result<Scan, PairError> {
+    let links = state.links(pair, collection)?;
+    let mut listed: [HashMap<String, String>; 2] = [HashMap::new(), HashMap::new()];
+    let mut missing = [false; 2];
+    for side in Side::BOTH {
+        match sides.store(side).list(collection).await {
+            Ok(items) => {
+                listed[ix(side)] = items.into_iter().map(|l| (l.id, l.version)).collect();
+            }
+            Err(e) if e.kind == ErrorKind::NotFound => missing[ix(side)] = true,
+            Err(error) => {
+                return Err(PairError::Store {
+                    store: sides.name(side).to_string(),
+                    error,
+                })
+            }
+        }
+    }
+    let mut new: [Vec<Listed>; 2] = [Vec::new(), Vec::new()];
+    for side in Side::BOTH {
+        let claimed: HashSet<&str> = links
+            .iter()
+            .filter_map(|l| linked(l, side).map(|s| s.id.as_str()))
+            .collect();
+        new[ix(side)] = listed[ix(side)]
+            .iter()
+            .filter(|(id, _)| !claimed.contains(id.as_str()))
+            .map(|(id, version)| Listed {
+                id: id.clone(),
+                version: version.clone(),
+            })
+            .collect();
+        new[ix(side)].sort_by(|x, y| x.id.cmp(&y.id));
+    }
+    Ok(Scan {
+        collection: collection.to_string(),
+        links,
+        listed,
+        new,
+        missing,
+    })
+}
+
+/// Something to decide about: a link and/or items new on either side.
+struct Work {
+    uid: String,
+    link: Option<Link>,
+    new: [Option<Item>; 2],
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sync_collection(
+    pair: &PairConfig,
+    sides: Sides<'_>,
+    state: &mut dyn StateStore,
+    run: i64,
+    opts: &Options<'_>,
+    s: &Scan,
+    outcome: &mut PairOutcome,
+    done: &mut u64,
+    total: u64,
+) -> Result<Report, PairError> {
+    let mut report = Report::default();
+    let collection = s.collection.as_str();
+
+    // A collection one side lacks is created there when the pair may write
+    // to it and there is something to put in it.
+    for side in Side::BOTH {
+        let other = side.other();
+        if s.missing[ix(side)] && !s.missing[ix(other)] && pair.policy.direction.writes(side) && !opts.dry_run {
+            if let Err(error) = sides.store(side).create_collection(collection).await {
+                return Err(PairError::Store {
+                    store: sides.name(side).to_string(),
+                    error,
+                });
+            }
+        }
+    }
+
+    let links_by_uid: HashMap<&str, &Link> = s.links.iter().map(|l| (l.uid.as_str(), l)).collect();
+    let moved = |link: &Link, side: Side| match linked(link, side) {
+        Some(seen) => s.listed[ix(side)].get(&seen.id) != Some(&seen.version),
+        None => false,
+    };
+    let mut claimed_uids: [HashSet<String>; 2] = [HashSet::new(), HashSet::new()];
+    let mut consumed: HashSet<String> = HashSet::new();
+    let wanted = |uid: &str| opts.only.as_ref().is_none_or(|o| o.contains(uid));
+
+    // New items: the side with fewer new items is read first and held, so
+    // items new on both sides pair up by UID.
+    let small = if s.new[0].len() <= s.new[1].len() { Side::A } else { Side::B };
+    let large = small.other();
+    let mut held: HashMap<String, Item> = HashMap::new();
+    for chunk in s.new[ix(small)].chunks(CHUNK) {
+        for item in fetch(sides, small, collection, chunk, pair, &mut report).await? {
+            if let Some(item) = claim(item, small, &links_by_uid, s, &mut claimed_uids, sides, collection, &mut report) {
+                held.insert(item.record.uid.clone(), item);
+            }
+        }
+    }
+    for chunk in s.new[ix(large)].chunks(CHUNK) {
+        let mut work = Vec::new();
+        for item in fetch(sides, large, collection, chunk, pair, &mut report).await? {
+            let Some(item) = claim(item, large, &links_by_uid, s, &mut claimed_uids, sides, collection, &mut report) else {
+                continue;
+            };
+            let uid = item.record.uid.clone();
+            let mut new = [None, None];
+            new[ix(small)] = held.remove(&uid);
+            new[ix(large)] = Some(item);
+            let link = links_by_uid.get(uid.as_str()).map(|l| (*l).clone());
+            if link.is_some() {
+                consumed.insert(uid.clone());
+            }
+            if wanted(&uid) {
+                work.push(Work { uid, link, new });
+            }
+        }
+        process(pair, sides, state, run, opts, s, work, &mut report, outcome).await?;
+        *done += chunk.len() as u64;
+        if let Some(p) = opts.progress {
+            p(*done, total);
+        }
+    }
+    let mut rest: Vec<Item> = held.into_values().collect();
+    rest.sort_by(|x, y| x.record.uid.cmp(&y.record.uid));
+    let mut work = Vec::new();
+    for item in rest {
+        let uid = item.record.uid.clone();
+        let link = links_by_uid.get(uid.as_str()).map(|l| (*l).clone());
+        if link.is_some() {
+            consumed.insert(uid.clone());
+        }
+        let mut new = [None, None];
+        new[ix(small)] = Some(item);
+        if wanted(&uid) {
+            work.push(Work { uid, link, new });
+        }
+        if work.len() >= CHUNK {
+            *done += work.len() as u64;
+            process(pair, sides, state, run, opts, s, std::mem::take(&mut work), &mut report, outcome).await?;
+        }
+    }
+    *done += work.len() as u64;
+    process(pair, sides, state, run, opts, s, work, &mut report, outcome).await?;
+
+    // Linked items that moved or vanished on some side.
+    let mut work = Vec::new();
+    for link in &s.links {
+        if consumed.contains(&link.uid) || !wanted(&link.uid) {
+            continue;
+        }
+        let absent = |side: Side| linked(link, side).is_none_or(|seen| !s.listed[ix(side)].contains_key(&seen.id));
+        if !(moved(link, Side::A) || moved(link, Side::B) || absent(Side::A) || absent(Side::B)) {
+            outcome.unchanged += 1;
+            continue;
+        }
+        work.push(Work {
+            uid: link.uid.clone(),
+            link: Some(link.clone()),
+            new: [None, None],
+        });
+        if work.len() >= CHUNK {
+            *done += work.len() as u64;
+            process(pair, sides, state, run, opts, s, std::mem::take(&mut work), &mut report, outcome).await?;
+            if let Some(p) = opts.progress {
+                p(*done, total);
+            }
+        }
+    }
+    *done += work.len() as u64;
+    process(pair, sides, state, run, opts, s, work, &mut report, outcome).await?;
+    if let Some(p) = opts.progress {
+        p(*done, total);
+    }
+    Ok(report)
+}
+
+/// Fetches listed items; unreadable ones are reported and left out, and
+/// items of another kind (a task in an event calendar) are ignored.
+async fn fetch(
+    sides: Sides<'_>,
+    side: Side,
+    collection: &str,
+    listed: &[Listed],
+    pair: &PairConfig,
+    report: &mut Report,
+) -> Result<Vec<Item>, PairError> {
+    if listed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = listed.iter().map(|l| l.id.clone()).collect();
+    let results = sides
+        .store(side)
+        .fetch(collection, &ids)
+        .await
+        .map_err(|error| PairError::Store {
+            store: sides.name(side).to_string(),
+            error,
+        })?;
+    let mut items = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Ok(item) if item.record.kind == pair.kind => items.push(item),
+            Ok(item) => tracing::debug!(id = %item.id, kind = %item.record.kind, "not a {} item; ignored", pair.kind),
+            Err(e) => report.failures.push(Failure {
+                store: sides.name(side).to_string(),
+                collection: collection.to_string(),
+                item: e.id.clone(),
+                reason: format!(
+                    "{}{}: {}; skipped, nothing done to its twin",
+                    e.kind.as_str(),
+                    e.field.as_ref().map(|f| format!(" (field {f})")).unwrap_or_default(),
+                    e.message
+                ),
+            }),
+        }
+    }
+    Ok(items)
+}
+
+/// Checks a new item's UID: a second item with a UID the side already
+/// holds is reported and left out, never merged.
+#[allow(clippy::too_many_arguments)]
+fn claim(
+    item: Item,
+    side: Side,
+    links_by_uid: &HashMap<&str, &Link>,
+    s: &Scan,
+    claimed: &mut [HashSet<String>; 2],
+    sides: Sides<'_>,
+    collection: &str,
+    report: &mut Report,
+) -> Option<Item> {
+    let uid = item.record.uid.clone();
+    let linked_here = links_by_uid
+        .get(uid.as_str())
+        .and_then(|l| linked(l, side))
+        .filter(|seen| s.listed[ix(side)].contains_key(&seen.id));
+    if let Some(seen) = linked_here {
+        report.failures.push(Failure {
+            store: sides.name(side).to_string(),
+            collection: collection.to_string(),
+            item: item.id.clone(),
+            reason: format!("has the same UID `{uid}` as {}; skipped, not merged", seen.id),
+        });
+        return None;
+    }
+    if !claimed[ix(side)].insert(uid.clone()) {
+        report.failures.push(Failure {
+            store: sides.name(side).to_string(),
+            collection: collection.to_string(),
+            item: item.id.clone(),
+            reason: format!("another item on this side has the same UID `{uid}`; skipped, not merged"),
+        });
+        return None;
+    }
+    Some(item)
+}
+
+/// Fetches what a chunk of work needs, plans it, and applies the plan.
+#[allow(clippy::too_many_arguments)]
+async fn process(
+    pair: &PairConfig,
+    sides: Sides<'_>,
+    state: &mut dyn StateStore,
+    run: i64,
+    opts: &Options<'_>,
+    s: &Scan,
+    work: Vec<Work>,
+    report: &mut Report,
+    outcome: &mut PairOutcome,
+) -> Result<(), PairError> {
+    if work.is_empty() {
+        return Ok(());
+    }
+    let collection = s.collection.as_str();
+    // Linked sides still present are fetched: their content decides, and an
+    // update patches their own text.
+    let mut fetched: Fetched = HashMap::new();
+    let mut unreadable: HashSet<String> = HashSet::new();
+    for side in Side::BOTH {
+        let mut want: Vec<Listed> = Vec::new();
+        let mut uid_of: HashMap<String, String> = HashMap::new();
+        for w in &work {
+            if w.new[ix(side)].is_some() {
+                continue;
+            }
+            if let Some(seen) = w.link.as_ref().and_then(|l| linked(l, side)) {
+                if let Some(version) = s.listed[ix(side)].get(&seen.id) {
+                    want.push(Listed {
+                        id: seen.id.clone(),
+                        version: version.clone(),
+                    });
+                    uid_of.insert(seen.id.clone(), w.uid.clone());
+                }
+            }
+        }
+        let items = fetch(sides, side, collection, &want, pair, report).await?;
+        let got: HashSet<&str> = items.iter().map(|i| i.id.as_str()).collect();
+        for l in &want {
+            if !got.contains(l.id.as_str()) {
+                if let Some(uid) = uid_of.get(&l.id) {
+                    unreadable.insert(uid.clone());
+                }
+            }
+        }
+        for item in items {
+            if let Some(uid) = uid_of.get(&item.id) {
+                if item.record.uid != *uid {
+                    // The file now holds another record: treat as that
+                    // record's item next run, and leave this link alone now.
+                    report.failures.push(Failure {
+                        store: sides.name(side).to_string(),
+                        collection: collection.to_string(),
+                        item: item.id.clone(),
+                        reason: format!("its UID changed from `{uid}` to `{}`; skipped", item.record.uid),
+                    });
+                    unreadable.insert(uid.clone());
+                    continue;
+                }
+                fetched.insert((side, uid.clone()), item);
+            }
+        }
+    }
+    for w in &work {
+        for side in Side::BOTH {
+            if let Some(item) = &w.new[ix(side)] {
+                fetched.insert((side, w.uid.clone()), item.clone());
+            }
+        }
+    }
+
+    let linked_uids: Vec<String> = work.iter().filter(|w| w.link.is_some()).map(|w| w.uid.clone()).collect();
+    let mut bases = state.bases(&pair.name, collection, &linked_uids)?;
+    let open: HashMap<String, i64> = state
+        .conflicts()?
+        .into_iter()
+        .filter(|c| c.pair == pair.name && c.collection == collection)
+        .map(|c| (c.uid, c.id))
+        .collect();
+
+    let mut entries = Vec::with_capacity(work.len());
+    let mut plans = Vec::with_capacity(work.len());
+    for w in work {
+        if unreadable.contains(&w.uid) {
+            continue;
+        }
+        let current = |side: Side| -> Option<Current> {
+            let item = fetched.get(&(side, w.uid.clone()))?;
+            let saved = w.link.as_ref().and_then(|l| linked(l, side));
+            Some(Current {
+                id: item.id.clone(),
+                version: item.version.clone(),
+                record: Some(item.record.clone()),
+                moved: saved.is_none_or(|seen| seen.id != item.id || seen.version != item.version),
+            })
+        };
+        let entry = Entry {
+            base: if w.link.is_some() { bases.remove(&w.uid) } else { None },
+            a: current(Side::A),
+            b: current(Side::B),
+            uid: w.uid,
+        };
+        let policy = policy_for(&pair.policy, opts.keep.get(&entry.uid));
+        let plan = decide(&entry, &policy);
+        outcome.examined += 1;
+        if !plan.is_quiet() {
+            outcome.operations.extend(plan.operations(entry.base.is_none()));
+        }
+        entries.push(entry);
+        plans.push(plan);
+    }
+    if opts.dry_run {
+        return Ok(());
+    }
+    let ctx = Context {
+        run,
+        pair: &pair.name,
+        collection,
+        sides,
+    };
+    let chunk_report = apply_chunk(&ctx, &entries, &plans, &fetched, &open, state).await?;
+    report.add(chunk_report);
+    Ok(())
+}
+
+/// The pair's policy, with the winner a user chose for one item.
+fn policy_for<'p>(policy: &'p Policy, keep: Option<&Side>) -> std::borrow::Cow<'p, Policy> {
+    match keep {
+        None => std::borrow::Cow::Borrowed(policy),
+        Some(side) => {
+            let mut p = policy.clone();
+            p.conflict = match side {
+                Side::A => ConflictRule::A,
+                Side::B => ConflictRule::B,
+            };
+            p.owners.clear();
+            std::borrow::Cow::Owned(p)
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! A pair's rules for the planner: which way data flows, where records may
+//! be created, and who wins when both sides changed the same field.
+
+use std::collections::BTreeMap;
+use tandem_record::{Record, Side};
+
+/// Which way updates flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    #[default]
+    Both,
+    /// A is the source: B is written, A never is.
+    AToB,
+    /// B is the source: A is written, B never is.
+    BToA,
+}
+
+impl Direction {
+    /// True when this direction may write to `side`.
+    pub fn writes(self, side: Side) -> bool {
+        match self {
+            Direction::Both => true,
+            Direction::AToB => side == Side::B,
+            Direction::BToA => side == Side::A,
+        }
+    }
+
+    /// The one-way source, if any.
+    pub fn source(self) -> Option<Side> {
+        match self {
+            Direction::Both => None,
+            Direction::AToB => Some(Side::A),
+            Direction::BToA => Some(Side::B),
+        }
+    }
+}
+
+/// Who wins a field changed on both sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConflictRule {
+    A,
+    B,
+    /// The side whose item was modified last (REV / LAST-MODIFIED, else the
+    /// store's own modification time); A on a tie or when neither is known.
+    #[default]
+    Newest,
+    /// Neither: the item goes to the conflicts inbox, both sides untouched.
+    Manual,
+}
+
+/// Everything the planner needs to know about a pair.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Policy {
+    pub direction: Direction,
+    pub conflict: ConflictRule,
+    /// Per-field owners: this side wins the field whatever `conflict` says.
+    pub owners: BTreeMap<String, Side>,
+    /// Where new records may be created; `None` allows what `direction` allows.
+    pub create: Option<Direction>,
+    /// Creation switched off entirely ("update existing records only").
+    pub no_create: bool,
+}
+
+impl Policy {
+    /// True when a record may be created on `side`.
+    pub fn may_create(&self, side: Side) -> bool {
+        !self.no_create
+            && self.direction.writes(side)
+            && self.create.is_none_or(|c| c.writes(side))
+    }
+
+    /// Who wins `field` when both sides changed it, or `None` for the inbox.
+    pub fn winner(&self, field: &str, a: &Record, b: &Record) -> Option<Side> {
+        if let Some(source) = self.direction.source() {
+            return Some(source);
+        }
+        if let Some(owner) = self.owners.get(field) {
+            return Some(*owner);
+        }
+        match self.conflict {
+            ConflictRule::A => Some(Side::A),
+            ConflictRule::B => Some(Side::B),
+            ConflictRule::Newest => match (a.modified, b.modified) {
+                (Some(ta), Some(tb)) if tb > ta => Some(Side::B),
+                (None, Some(_)) => Some(Side::B),
+                _ => Some(Side::A),
+            },
+            ConflictRule::Manual => None,
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! What Tandem saw last, per pair: the [`Link`] between an item on side A
+//! and its twin on side B, the versions seen at the last sync, the base
+//! record both sides agreed on (for field-level merge), the journal of every
+//! write (before/after, for `history` and `undo`), the conflicts inbox and
+//! the list of runs.
+//!
+//! [`StateStore`] is the boundary; [`SqliteState`] is the embedded default.
+//! The trait is plain synchronous calls on owned data so a PostgreSQL
+//! implementation can follow without touching the engine.
+//!
+//! Writes to the state come in [`Batch`]es, each committed in one
+//! transaction, so a run that dies leaves every item either as it was or
+//! fully recorded.
+
+mod sqlite;
+
+pub use sqlite::SqliteState;
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use tandem_record::Record;
+
+pub use tandem_record::Side;
+
+/// An item on one side as last seen: its id and version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    pub id: String,
+    pub version: String,
+}
+
+/// Two items known to be the same record, without the (larger) base record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub uid: String,
+    pub a: Option<Seen>,
+    pub b: Option<Seen>,
+}
+
+/// A link to save, with the base record both sides now agree on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkUpdate {
+    pub link: Link,
+    pub base: Record,
+}
+
+/// The write a journal entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteOp {
+    Create,
+    Update,
+    Delete,
+}
+
+impl WriteOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteOp::Create => "create",
+            WriteOp::Update => "update",
+            WriteOp::Delete => "delete",
+        }
+    }
+}
+
+/// An item's content at one moment: its record and native text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Image {
+    pub record: Record,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+}
+
+/// One write to a store, as journaled.
+///
+/// An entry is added as `pending` before the write is made and marked done
+/// (with the version the store answered) in the batch that records its
+/// outcome, so a write cut short by a crash is still on record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// Filled in by the state store.
+    #[serde(default)]
+    pub seq: i64,
+    pub run: i64,
+    pub pair: String,
+    pub collection: String,
+    pub side: Side,
+    /// The store's name in the config.
+    pub store: String,
+    pub op: WriteOp,
+    pub uid: String,
+    /// The item's id; for a create, filled in when done.
+    pub id: Option<String>,
+    pub before: Option<Image>,
+    pub after: Option<Image>,
+    pub version_before: Option<String>,
+    pub version_after: Option<String>,
+    /// True once the write is known to have happened.
+    pub done: bool,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// A same-field clash waiting in the inbox (policy `manual`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// Filled in by the state store.
+    #[serde(default)]
+    pub id: i64,
+    pub run: i64,
+    pub pair: String,
+    pub collection: String,
+    pub uid: String,
+    pub fields: Vec<String>,
+    pub a: Option<Record>,
+    pub b: Option<Record>,
+    pub base: Option<Record>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// One run of `sync` or `undo`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: i64,
+    /// `sync` or `undo`.
+    pub command: String,
+    pub pairs: Vec<String>,
+    /// Unix seconds.
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    /// `running`, `done`, `failed`, `stopped` (a safety brake).
+    pub outcome: String,
+}
+
+/// Everything one step of a run records, committed atomically.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    pub pair: String,
+    pub collection: String,
+    /// Links to insert or replace (keyed by UID).
+    pub links: Vec<LinkUpdate>,
+    /// UIDs whose link is gone (both sides deleted, or unlinked).
+    pub forget: Vec<String>,
+    /// Journal entries to mark done: `(seq, id, version_after, after)`.
+    pub done: Vec<(i64, Option<String>, Option<String>, Option<Image>)>,
+    /// Conflicts to add to the inbox.
+    pub conflicts: Vec<Conflict>,
+    /// Conflicts settled (by `resolve` or because the item was synced).
+    pub settled: Vec<i64>,
+}
+
+impl Batch {
+    pub fn new(pair: &str, collection: &str) -> Self {
+        Batch {
+            pair: pair.to_string(),
+            collection: collection.to_string(),
+            ..Batch::default()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
+            && self.forget.is_empty()
+            && self.done.is_empty()
+            && self.conflicts.is_empty()
+            && self.settled.is_empty()
+    }
+}
+
+/// A failed state call.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state database {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("state folder {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("state database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("state database holds a record it cannot read: {0}")]
+    Corrupt(String),
+    #[error("state database schema version {found} is newer than this Tandem ({supported})")]
+    TooNew { found: i64, supported: i64 },
+    #[error("no such {what}: {id}")]
+    NotFound { what: &'static str, id: i64 },
+}
+
+pub type Result<T> = std::result::Result<T, StateError>;
+
+/// Where Tandem keeps what it saw last.
+pub trait StateStore: Send {
+    /// Every link of a pair's collection, without base records.
+    fn links(&self, pair: &str, collection: &str) -> Result<Vec<Link>>;
+
+    /// The collections a pair has links in.
+    fn collections(&self, pair: &str) -> Result<Vec<String>>;
+
+    /// The base records of the given UIDs (missing UIDs are left out).
+    fn bases(&self, pair: &str, collection: &str, uids: &[String])
+        -> Result<HashMap<String, Record>>;
+
+    /// Starts a run and returns its id.
+    fn begin_run(&mut self, command: &str, pairs: &[String]) -> Result<i64>;
+
+    /// Records how a run ended.
+    fn finish_run(&mut self, run: i64, outcome: &str) -> Result<()>;
+
+    /// Newest first.
+    fn runs(&self, limit: usize) -> Result<Vec<Run>>;
+
+    /// Adds journal entries as pending before their writes; returns their seqs.
+    fn journal_pending(&mut self, entries: &[JournalEntry]) -> Result<Vec<i64>>;
+
+    /// A run's journal, in write order.
+    fn journal(&self, run: i64) -> Result<Vec<JournalEntry>>;
+
+    /// Commits a batch in one transaction.
+    fn commit(&mut self, batch: &Batch) -> Result<()>;
+
+    /// Open conflicts, oldest first.
+    fn conflicts(&self) -> Result<Vec<Conflict>>;
+
+    /// One open conflict; `NotFound` when there is none with that id or it
+    /// was settled.
+    fn conflict(&self, id: i64) -> Result<Conflict> {
+        self.conflicts()?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or(StateError::NotFound {
+                what: "conflict",
+                id,
+            })
+    }
+
+    /// Settles one open conflict (`tandem resolve`); `NotFound` when it is
+    /// not open.
+    fn settle(&mut self, id: i64) -> Result<()> {
+        let conflict = self.conflict(id)?;
+        let mut batch = Batch::new(&conflict.pair, &conflict.collection);
+        batch.settled.push(id);
+        self.commit(&batch)
+    }
+
+    /// A change-feed token (sync-token) saved for a store's collection.
+    fn token(&self, pair: &str, side: Side, collection: &str) -> Result<Option<String>>;
+
+    fn set_token(&mut self, pair: &str, side: Side, collection: &str, token: Option<&str>)
+        -> Result<()>;
+}

@@ -1,0 +1,518 @@
+//! [`SqliteState`]: the embedded [`StateStore`], one SQLite file per config.
+//!
+//! The file runs in WAL mode with `synchronous=NORMAL`: a commit costs one
+//! append to the log and no fsync, and a crash can lose at most the last
+//! few commits, never leave one half-applied. Since a lost commit only means
+//! the next sync sees those items as changed and finds both sides already
+//! equal, that trade is the right one for a sync state. Every batch is one
+//! `IMMEDIATE` transaction built from cached prepared statements, so writers
+//! wait (up to the busy timeout) instead of failing midway.
+//!
+//! Records, images and lists are stored as JSON text, readable with the
+//! `sqlite3` shell; a value that no longer parses is reported as
+//! [`StateError::Corrupt`]. The layout itself lives in [`schema`].
+
+mod schema;
+#[cfg(test)]
+mod tests;
+
+use crate::{
+    Batch, Conflict, Image, JournalEntry, Link, Result, Run, Seen, Side, StateError, StateStore,
+    WriteOp,
+};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tandem_record::Record;
+
+/// How long a call waits for another process holding the write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Enough for every statement below, so none is ever re-prepared.
+const STATEMENT_CACHE: usize = 64;
+
+/// What Tandem saw last, kept in a SQLite database.
+#[derive(Debug)]
+pub struct SqliteState {
+    conn: Connection,
+    path: Option<PathBuf>,
+}
+
+impl SqliteState {
+    /// The schema version this build reads and writes (`PRAGMA user_version`).
+    pub const SCHEMA_VERSION: i64 = schema::SCHEMA_VERSION;
+
+    /// Opens (creating it and its folders if needed) and migrates the
+    /// database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteState> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StateError::Io {
+                path: parent.display().to_string(),
+                source,
+            })?;
+        }
+        let open_error = |source| StateError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_error)?;
+        // journal_mode answers with the mode it ended up in; a file system
+        // without shared memory keeps the old one, which is slower but safe.
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+            .map_err(open_error)?;
+        Self::setup(conn, Some(path.to_path_buf())).map_err(|e| match e {
+            StateError::Sql(source) => open_error(source),
+            other => other,
+        })
+    }
+
+    /// A private database that lives as long as this value (for tests and
+    /// dry runs).
+    pub fn in_memory() -> Result<SqliteState> {
+        Self::setup(Connection::open_in_memory()?, None)
+    }
+
+    fn setup(mut conn: Connection, path: Option<PathBuf>) -> Result<SqliteState> {
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        schema::migrate(&mut conn)?;
+        Ok(SqliteState { conn, path })
+    }
+
+    /// The database file; `None` when in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// A write transaction that takes the lock up front, so it waits for
+    /// other writers instead of failing once it has started writing.
+    fn write(&mut self) -> Result<Transaction<'_>> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+}
+
+impl StateStore for SqliteState {
+    fn links(&self, pair: &str, collection: &str) -> Result<Vec<Link>> {
+        // Served from the covering index `links_seen`: base records stay on disk.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT uid, a_id, a_version, b_id, b_version FROM links
+             WHERE pair = ?1 AND collection = ?2 ORDER BY uid",
+        )?;
+        let links = stmt
+            .query_map(params![pair, collection], |row| {
+                Ok(Link {
+                    uid: row.get(0)?,
+                    a: seen(row.get(1)?, row.get(2)?),
+                    b: seen(row.get(3)?, row.get(4)?),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(links)
+    }
+
+    fn collections(&self, pair: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT collection FROM links WHERE pair = ?1 ORDER BY collection",
+        )?;
+        let collections = stmt
+            .query_map([pair], |row| row.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(collections)
+    }
+
+    fn bases(
+        &self,
+        pair: &str,
+        collection: &str,
+        uids: &[String],
+    ) -> Result<HashMap<String, Record>> {
+        // One read transaction so every lookup sees the same snapshot.
+        let tx = self.conn.unchecked_transaction()?;
+        let mut bases = HashMap::with_capacity(uids.len());
+        {
+            let mut stmt = tx.prepare_cached(
+                "SELECT base FROM links WHERE pair = ?1 AND collection = ?2 AND uid = ?3",
+            )?;
+            for uid in uids {
+                let text: Option<String> = stmt
+                    .query_row(params![pair, collection, uid], |row| row.get(0))
+                    .optional()?;
+                if let Some(text) = text {
+                    let what = format!("base record of {uid} in {pair}/{collection}");
+                    bases.insert(uid.clone(), from_json(&text, &what)?);
+                }
+            }
+        }
+        tx.finish()?;
+        Ok(bases)
+    }
+
+    fn begin_run(&mut self, command: &str, pairs: &[String]) -> Result<i64> {
+        let pairs = to_json(&pairs, "run pairs")?;
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO runs (command, pairs, started_at, outcome)
+             VALUES (?1, ?2, ?3, 'running')",
+        )?;
+        Ok(stmt.insert(params![command, pairs, now()])?)
+    }
+
+    fn finish_run(&mut self, run: i64, outcome: &str) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("UPDATE runs SET finished_at = ?2, outcome = ?3 WHERE id = ?1")?;
+        match stmt.execute(params![run, now(), outcome])? {
+            0 => Err(StateError::NotFound {
+                what: "run",
+                id: run,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn runs(&self, limit: usize) -> Result<Vec<Run>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, command, pairs, started_at, finished_at, outcome FROM runs
+             ORDER BY id DESC LIMIT ?1",
+        )?;
+        let mut rows = stmt.query([limit])?;
+        let mut runs = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let pairs: String = row.get(2)?;
+            runs.push(Run {
+                id,
+                command: row.get(1)?,
+                pairs: from_json(&pairs, &format!("pairs of run {id}"))?,
+                started_at: row.get(3)?,
+                finished_at: row.get(4)?,
+                outcome: row.get(5)?,
+            });
+        }
+        Ok(runs)
+    }
+
+    fn journal_pending(&mut self, entries: &[JournalEntry]) -> Result<Vec<i64>> {
+        let tx = self.write()?;
+        let mut seqs = Vec::with_capacity(entries.len());
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO journal (run, pair, collection, side, store, op, uid, id,
+                     before, after, version_before, version_after, done, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0, ?13)",
+            )?;
+            for entry in entries {
+                let before = opt_json(entry.before.as_ref(), "journal image")?;
+                let after = opt_json(entry.after.as_ref(), "journal image")?;
+                seqs.push(stmt.insert(params![
+                    entry.run,
+                    entry.pair,
+                    entry.collection,
+                    entry.side.as_str(),
+                    entry.store,
+                    entry.op.as_str(),
+                    entry.uid,
+                    entry.id,
+                    before,
+                    after,
+                    entry.version_before,
+                    entry.version_after,
+                    entry.at,
+                ])?);
+            }
+        }
+        tx.commit()?;
+        Ok(seqs)
+    }
+
+    fn journal(&self, run: i64) -> Result<Vec<JournalEntry>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, run, pair, collection, side, store, op, uid, id, before, after,
+                 version_before, version_after, done, at
+             FROM journal WHERE run = ?1 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query([run])?;
+        let mut entries = Vec::new();
+        while let Some(row) = rows.next()? {
+            entries.push(journal_entry(row)?);
+        }
+        Ok(entries)
+    }
+
+    fn commit(&mut self, batch: &Batch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let tx = self.write()?;
+        write_batch(&tx, batch)?;
+        // Dropping `tx` on any error above rolls the whole batch back.
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn conflicts(&self) -> Result<Vec<Conflict>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, run, pair, collection, uid, fields, a, b, base, created_at
+             FROM conflicts WHERE settled_at IS NULL ORDER BY created_at, id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut conflicts = Vec::new();
+        while let Some(row) = rows.next()? {
+            conflicts.push(conflict(row)?);
+        }
+        Ok(conflicts)
+    }
+
+    fn conflict(&self, id: i64) -> Result<Conflict> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, run, pair, collection, uid, fields, a, b, base, created_at
+             FROM conflicts WHERE id = ?1 AND settled_at IS NULL",
+        )?;
+        let mut rows = stmt.query([id])?;
+        match rows.next()? {
+            Some(row) => conflict(row),
+            None => Err(StateError::NotFound {
+                what: "conflict",
+                id,
+            }),
+        }
+    }
+
+    fn settle(&mut self, id: i64) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE conflicts SET settled_at = ?2 WHERE id = ?1 AND settled_at IS NULL",
+        )?;
+        match stmt.execute(params![id, now()])? {
+            0 => Err(StateError::NotFound {
+                what: "conflict",
+                id,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn token(&self, pair: &str, side: Side, collection: &str) -> Result<Option<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT token FROM tokens WHERE pair = ?1 AND side = ?2 AND collection = ?3",
+        )?;
+        Ok(stmt
+            .query_row(params![pair, side.as_str(), collection], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn set_token(
+        &mut self,
+        pair: &str,
+        side: Side,
+        collection: &str,
+        token: Option<&str>,
+    ) -> Result<()> {
+        match token {
+            Some(token) => {
+                let mut stmt = self.conn.prepare_cached(
+                    "INSERT INTO tokens (pair, side, collection, token) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (pair, side, collection) DO UPDATE SET token = excluded.token",
+                )?;
+                stmt.execute(params![pair, side.as_str(), collection, token])?;
+            }
+            None => {
+                let mut stmt = self.conn.prepare_cached(
+                    "DELETE FROM tokens WHERE pair = ?1 AND side = ?2 AND collection = ?3",
+                )?;
+                stmt.execute(params![pair, side.as_str(), collection])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every write of a batch, in the order the batch lists them; the caller
+/// owns the transaction.
+fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> Result<()> {
+    let (pair, collection) = (&batch.pair, &batch.collection);
+
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO links (pair, collection, uid, a_id, a_version, b_id, b_version, base)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (pair, collection, uid) DO UPDATE SET
+             a_id = excluded.a_id, a_version = excluded.a_version,
+             b_id = excluded.b_id, b_version = excluded.b_version,
+             base = excluded.base",
+    )?;
+    for update in &batch.links {
+        let link = &update.link;
+        let base = to_json(&update.base, "base record")?;
+        let (a_id, a_version) = seen_columns(link.a.as_ref());
+        let (b_id, b_version) = seen_columns(link.b.as_ref());
+        upsert.execute(params![
+            pair, collection, link.uid, a_id, a_version, b_id, b_version, base
+        ])?;
+    }
+
+    let mut forget =
+        tx.prepare_cached("DELETE FROM links WHERE pair = ?1 AND collection = ?2 AND uid = ?3")?;
+    for uid in &batch.forget {
+        forget.execute(params![pair, collection, uid])?;
+    }
+
+    let mut done = tx.prepare_cached(
+        "UPDATE journal SET id = coalesce(?2, id), version_after = ?3, after = coalesce(?4, after), done = 1
+         WHERE seq = ?1",
+    )?;
+    for (seq, id, version_after, after) in &batch.done {
+        let after = opt_json(after.as_ref(), "journal image")?;
+        if done.execute(params![seq, id, version_after, after])? == 0 {
+            return Err(StateError::NotFound {
+                what: "journal entry",
+                id: *seq,
+            });
+        }
+    }
+
+    // A newer conflict on the same item replaces the open one, so the inbox
+    // never asks twice about one item.
+    let mut replace = tx.prepare_cached(
+        "UPDATE conflicts SET settled_at = ?4
+         WHERE pair = ?1 AND collection = ?2 AND uid = ?3 AND settled_at IS NULL",
+    )?;
+    let mut add = tx.prepare_cached(
+        "INSERT INTO conflicts (run, pair, collection, uid, fields, a, b, base, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for conflict in &batch.conflicts {
+        let fields = to_json(&conflict.fields, "conflict fields")?;
+        let a = opt_json(conflict.a.as_ref(), "conflict record")?;
+        let b = opt_json(conflict.b.as_ref(), "conflict record")?;
+        let base = opt_json(conflict.base.as_ref(), "conflict record")?;
+        replace.execute(params![
+            conflict.pair,
+            conflict.collection,
+            conflict.uid,
+            conflict.created_at
+        ])?;
+        add.execute(params![
+            conflict.run,
+            conflict.pair,
+            conflict.collection,
+            conflict.uid,
+            fields,
+            a,
+            b,
+            base,
+            conflict.created_at
+        ])?;
+    }
+
+    // Settling is idempotent here: the conflict may already have been
+    // replaced or resolved, and that must not undo the rest of the batch.
+    if !batch.settled.is_empty() {
+        let mut settle = tx.prepare_cached(
+            "UPDATE conflicts SET settled_at = ?2 WHERE id = ?1 AND settled_at IS NULL",
+        )?;
+        let at = now();
+        for id in &batch.settled {
+            settle.execute(params![id, at])?;
+        }
+    }
+    Ok(())
+}
+
+fn seen(id: Option<String>, version: Option<String>) -> Option<Seen> {
+    // The schema's CHECKs keep id and version both set or both NULL.
+    id.zip(version).map(|(id, version)| Seen { id, version })
+}
+
+fn seen_columns(seen: Option<&Seen>) -> (Option<&str>, Option<&str>) {
+    match seen {
+        Some(seen) => (Some(&seen.id), Some(&seen.version)),
+        None => (None, None),
+    }
+}
+
+fn journal_entry(row: &Row<'_>) -> Result<JournalEntry> {
+    let seq: i64 = row.get(0)?;
+    let side: String = row.get(4)?;
+    let op: String = row.get(6)?;
+    let before: Option<String> = row.get(9)?;
+    let after: Option<String> = row.get(10)?;
+    let what = |column: &str| format!("`{column}` of journal entry {seq}");
+    Ok(JournalEntry {
+        seq,
+        run: row.get(1)?,
+        pair: row.get(2)?,
+        collection: row.get(3)?,
+        side: match side.as_str() {
+            "a" => Side::A,
+            "b" => Side::B,
+            other => return Err(StateError::Corrupt(format!("{}: `{other}`", what("side")))),
+        },
+        store: row.get(5)?,
+        op: match op.as_str() {
+            "create" => WriteOp::Create,
+            "update" => WriteOp::Update,
+            "delete" => WriteOp::Delete,
+            other => return Err(StateError::Corrupt(format!("{}: `{other}`", what("op")))),
+        },
+        uid: row.get(7)?,
+        id: row.get(8)?,
+        before: before
+            .map(|text| from_json::<Image>(&text, &what("before")))
+            .transpose()?,
+        after: after
+            .map(|text| from_json::<Image>(&text, &what("after")))
+            .transpose()?,
+        version_before: row.get(11)?,
+        version_after: row.get(12)?,
+        done: row.get(13)?,
+        at: row.get(14)?,
+    })
+}
+
+fn conflict(row: &Row<'_>) -> Result<Conflict> {
+    let id: i64 = row.get(0)?;
+    let what = |column: &str| format!("`{column}` of conflict {id}");
+    let record = |index: usize, column: &str| -> Result<Option<Record>> {
+        let text: Option<String> = row.get(index)?;
+        text.map(|text| from_json(&text, &what(column))).transpose()
+    };
+    let fields: String = row.get(5)?;
+    Ok(Conflict {
+        id,
+        run: row.get(1)?,
+        pair: row.get(2)?,
+        collection: row.get(3)?,
+        uid: row.get(4)?,
+        fields: from_json(&fields, &what("fields"))?,
+        a: record(6, "a")?,
+        b: record(7, "b")?,
+        base: record(8, "base")?,
+        created_at: row.get(9)?,
+    })
+}
+
+fn to_json<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<String> {
+    serde_json::to_string(value)
+        .map_err(|e| StateError::Corrupt(format!("cannot write {what} as JSON: {e}")))
+}
+
+fn opt_json<T: Serialize>(value: Option<&T>, what: &str) -> Result<Option<String>> {
+    value.map(|value| to_json(value, what)).transpose()
+}
+
+fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StateError::Corrupt(format!("{what}: {e}")))
+}
+
+/// Unix seconds; only runs and settling stamp their own time.
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

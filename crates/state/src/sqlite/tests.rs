@@ -1,0 +1,564 @@
+//! Tests of [`SqliteState`]: persistence, migrations, every table's round
+//! trip, batch atomicity, and (ignored by default) commit and load speed.
+
+use super::*;
+use tandem_record::{Kind, Value};
+
+fn contact(uid: &str, name: &str) -> Record {
+    Record::new(Kind::Contact, uid)
+        .with("full_name", Value::text(name))
+        .with(
+            "emails",
+            Value::List(vec![Value::text(format!("{uid}@example.org"))]),
+        )
+}
+
+fn seen(id: &str, version: &str) -> Option<Seen> {
+    Some(Seen {
+        id: id.to_string(),
+        version: version.to_string(),
+    })
+}
+
+fn link(uid: &str, a: Option<Seen>, b: Option<Seen>) -> Link {
+    Link {
+        uid: uid.to_string(),
+        a,
+        b,
+    }
+}
+
+fn update(link: Link, name: &str) -> crate::LinkUpdate {
+    let base = contact(&link.uid, name);
+    crate::LinkUpdate { link, base }
+}
+
+fn entry(run: i64, uid: &str, op: WriteOp, at: i64) -> JournalEntry {
+    JournalEntry {
+        seq: 0,
+        run,
+        pair: "p".to_string(),
+        collection: "c".to_string(),
+        side: Side::B,
+        store: "server".to_string(),
+        op,
+        uid: uid.to_string(),
+        id: None,
+        before: None,
+        after: None,
+        version_before: None,
+        version_after: None,
+        done: false,
+        at,
+    }
+}
+
+fn conflict(run: i64, uid: &str, created_at: i64) -> Conflict {
+    Conflict {
+        id: 0,
+        run,
+        pair: "p".to_string(),
+        collection: "c".to_string(),
+        uid: uid.to_string(),
+        fields: vec!["full_name".to_string()],
+        a: Some(contact(uid, "Ada A")),
+        b: Some(contact(uid, "Ada B")),
+        base: Some(contact(uid, "Ada")),
+        created_at,
+    }
+}
+
+fn with_run() -> (SqliteState, i64) {
+    let mut state = SqliteState::in_memory().expect("in-memory database");
+    let run = state.begin_run("sync", &["p".to_string()]).expect("run");
+    (state, run)
+}
+
+fn uids(links: &[Link]) -> Vec<&str> {
+    links.iter().map(|l| l.uid.as_str()).collect()
+}
+
+#[test]
+fn a_file_database_keeps_its_data_across_reopens() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nested/folders/state.db");
+    {
+        let mut state = SqliteState::open(&path).expect("open");
+        assert_eq!(state.path(), Some(path.as_path()));
+        let run = state.begin_run("sync", &["p".to_string()]).expect("run");
+        let mut batch = Batch::new("p", "c");
+        batch
+            .links
+            .push(update(link("u1", seen("a1", "1"), seen("b1", "e1")), "Ada"));
+        state.commit(&batch).expect("commit");
+        state
+            .set_token("p", Side::B, "c", Some("tok-1"))
+            .expect("token");
+        state.finish_run(run, "done").expect("finish");
+    }
+    let state = SqliteState::open(&path).expect("reopen");
+    assert_eq!(
+        state.links("p", "c").expect("links"),
+        vec![link("u1", seen("a1", "1"), seen("b1", "e1"))]
+    );
+    assert_eq!(
+        state.token("p", Side::B, "c").expect("token").as_deref(),
+        Some("tok-1")
+    );
+    let runs = state.runs(10).expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].outcome, "done");
+    assert!(runs[0].finished_at.is_some());
+    let mode: String = state
+        .conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("journal mode");
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn migrations_run_once_and_set_the_version() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state.db");
+    let state = SqliteState::open(&path).expect("open");
+    assert_eq!(
+        schema::user_version(&state.conn).expect("version"),
+        SqliteState::SCHEMA_VERSION
+    );
+    drop(state);
+    // A second run of migration 1 would fail on `CREATE TABLE links`.
+    let state = SqliteState::open(&path).expect("reopen");
+    assert_eq!(
+        schema::user_version(&state.conn).expect("version"),
+        SqliteState::SCHEMA_VERSION
+    );
+    let in_memory = SqliteState::in_memory().expect("in memory");
+    assert_eq!(in_memory.path(), None);
+    assert_eq!(
+        schema::user_version(&in_memory.conn).expect("version"),
+        SqliteState::SCHEMA_VERSION
+    );
+}
+
+#[test]
+fn a_database_from_a_newer_tandem_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state.db");
+    let newer = SqliteState::SCHEMA_VERSION + 1;
+    {
+        let conn = Connection::open(&path).expect("raw open");
+        conn.pragma_update(None, "user_version", newer)
+            .expect("set version");
+    }
+    match SqliteState::open(&path) {
+        Err(StateError::TooNew { found, supported }) => {
+            assert_eq!(found, newer);
+            assert_eq!(supported, SqliteState::SCHEMA_VERSION);
+        }
+        other => panic!("expected TooNew, got {other:?}"),
+    }
+}
+
+#[test]
+fn links_round_trip_are_replaced_and_forgotten() {
+    let mut state = SqliteState::in_memory().expect("open");
+    let mut batch = Batch::new("p", "c");
+    batch
+        .links
+        .push(update(link("u2", seen("a2", "1"), None), "Bob"));
+    batch
+        .links
+        .push(update(link("u1", seen("a1", "1"), seen("b1", "e1")), "Ada"));
+    batch
+        .links
+        .push(update(link("u3", None, seen("b3", "e3")), "Cy"));
+    state.commit(&batch).expect("commit");
+    let mut other = Batch::new("p", "other");
+    other
+        .links
+        .push(update(link("u1", seen("x", "1"), seen("y", "1")), "Elsewhere"));
+    state.commit(&other).expect("commit other collection");
+
+    assert_eq!(
+        state.links("p", "c").expect("links"),
+        vec![
+            link("u1", seen("a1", "1"), seen("b1", "e1")),
+            link("u2", seen("a2", "1"), None),
+            link("u3", None, seen("b3", "e3")),
+        ]
+    );
+    assert_eq!(
+        state.collections("p").expect("collections"),
+        vec!["c", "other"]
+    );
+    assert!(state.links("q", "c").expect("links").is_empty());
+
+    // Replace u1 (new versions, new base) and forget u3.
+    let mut batch = Batch::new("p", "c");
+    batch
+        .links
+        .push(update(link("u1", seen("a1", "2"), seen("b1", "e2")), "Ada L"));
+    batch.forget.push("u3".to_string());
+    state.commit(&batch).expect("commit");
+    let links = state.links("p", "c").expect("links");
+    assert_eq!(uids(&links), vec!["u1", "u2"]);
+    assert_eq!(links[0], link("u1", seen("a1", "2"), seen("b1", "e2")));
+
+    let asked = ["u1", "u3", "nope"].map(String::from);
+    let bases = state.bases("p", "c", &asked).expect("bases");
+    assert_eq!(bases.len(), 1);
+    assert_eq!(bases["u1"], contact("u1", "Ada L"));
+    let bases = state
+        .bases("p", "other", &["u1".to_string()])
+        .expect("bases");
+    assert_eq!(bases["u1"], contact("u1", "Elsewhere"));
+}
+
+#[test]
+fn journal_entries_go_from_pending_to_done() {
+    let (mut state, run) = with_run();
+    let mut update_entry = entry(run, "u1", WriteOp::Update, 100);
+    update_entry.id = Some("b1".to_string());
+    update_entry.version_before = Some("e1".to_string());
+    update_entry.before = Some(Image {
+        record: contact("u1", "Ada"),
+        raw: Some("BEGIN:VCARD\r\nEND:VCARD\r\n".to_string()),
+        media_type: Some("text/vcard".to_string()),
+    });
+    let create_entry = entry(run, "u2", WriteOp::Create, 101);
+    let seqs = state
+        .journal_pending(&[update_entry.clone(), create_entry.clone()])
+        .expect("pending");
+    assert_eq!(seqs.len(), 2);
+    assert!(seqs[0] < seqs[1]);
+
+    let journal = state.journal(run).expect("journal");
+    assert_eq!(journal.len(), 2);
+    assert_eq!(
+        journal[0],
+        JournalEntry {
+            seq: seqs[0],
+            ..update_entry.clone()
+        }
+    );
+    assert!(journal.iter().all(|e| !e.done));
+
+    let after = Image {
+        record: contact("u2", "Bob"),
+        raw: None,
+        media_type: None,
+    };
+    let mut batch = Batch::new("p", "c");
+    batch.done.push((
+        seqs[1],
+        Some("b2".to_string()),
+        Some("e9".to_string()),
+        Some(after.clone()),
+    ));
+    // No id given: the update keeps the one it was journaled with.
+    batch
+        .done
+        .push((seqs[0], None, Some("e2".to_string()), None));
+    state.commit(&batch).expect("commit");
+
+    let journal = state.journal(run).expect("journal");
+    assert_eq!(
+        journal[1],
+        JournalEntry {
+            seq: seqs[1],
+            id: Some("b2".to_string()),
+            version_after: Some("e9".to_string()),
+            after: Some(after),
+            done: true,
+            ..create_entry
+        }
+    );
+    assert!(journal[0].done);
+    assert_eq!(journal[0].id.as_deref(), Some("b1"));
+    assert_eq!(journal[0].version_after.as_deref(), Some("e2"));
+    assert!(state.journal(run + 1).expect("journal").is_empty());
+}
+
+#[test]
+fn conflicts_are_added_replaced_and_settled() {
+    let (mut state, run) = with_run();
+    let mut batch = Batch::new("p", "c");
+    batch.conflicts.push(conflict(run, "u1", 10));
+    batch.conflicts.push(conflict(run, "u2", 20));
+    state.commit(&batch).expect("commit");
+    let open = state.conflicts().expect("conflicts");
+    assert_eq!(
+        open.iter().map(|c| c.uid.as_str()).collect::<Vec<_>>(),
+        ["u1", "u2"]
+    );
+    let first = open[0].clone();
+    assert_eq!(
+        first,
+        Conflict {
+            id: first.id,
+            ..conflict(run, "u1", 10)
+        }
+    );
+    assert_eq!(state.conflict(first.id).expect("conflict"), first);
+
+    // A newer conflict on u1 replaces the open one.
+    let mut batch = Batch::new("p", "c");
+    batch.conflicts.push(conflict(run, "u1", 30));
+    state.commit(&batch).expect("commit");
+    let open = state.conflicts().expect("conflicts");
+    assert_eq!(
+        open.iter()
+            .map(|c| (c.uid.as_str(), c.created_at))
+            .collect::<Vec<_>>(),
+        [("u2", 20), ("u1", 30)]
+    );
+    assert!(matches!(
+        state.conflict(first.id),
+        Err(StateError::NotFound { what: "conflict", .. })
+    ));
+
+    // Settled in a batch (twice: settling is idempotent there) …
+    let mut batch = Batch::new("p", "c");
+    batch.settled.push(open[0].id);
+    batch.settled.push(open[0].id);
+    batch.settled.push(first.id);
+    state.commit(&batch).expect("commit");
+    // … or one by one.
+    state.settle(open[1].id).expect("settle");
+    assert!(state.conflicts().expect("conflicts").is_empty());
+    assert!(matches!(
+        state.settle(open[1].id),
+        Err(StateError::NotFound { .. })
+    ));
+    assert!(matches!(
+        state.conflict(9999),
+        Err(StateError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn runs_come_newest_first() {
+    let mut state = SqliteState::in_memory().expect("open");
+    let first = state.begin_run("sync", &["p".to_string()]).expect("run");
+    let second = state
+        .begin_run("undo", &["p".to_string(), "q".to_string()])
+        .expect("run");
+    let third = state.begin_run("sync", &[]).expect("run");
+    state.finish_run(second, "stopped").expect("finish");
+    let runs = state.runs(2).expect("runs");
+    assert_eq!(
+        runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [third, second]
+    );
+    assert_eq!(runs[0].outcome, "running");
+    assert_eq!(runs[0].finished_at, None);
+    assert_eq!(runs[1].command, "undo");
+    assert_eq!(runs[1].pairs, ["p", "q"]);
+    assert_eq!(runs[1].outcome, "stopped");
+    assert!(runs[1].finished_at >= Some(runs[1].started_at));
+    assert_eq!(state.runs(10).expect("runs").len(), 3);
+    assert!(first < second);
+    assert!(matches!(
+        state.finish_run(third + 1, "done"),
+        Err(StateError::NotFound { what: "run", .. })
+    ));
+}
+
+#[test]
+fn tokens_are_kept_per_pair_side_and_collection() {
+    let mut state = SqliteState::in_memory().expect("open");
+    assert_eq!(state.token("p", Side::A, "c").expect("token"), None);
+    state.set_token("p", Side::A, "c", Some("1")).expect("set");
+    state.set_token("p", Side::B, "c", Some("x")).expect("set");
+    state.set_token("p", Side::A, "c", Some("2")).expect("set");
+    assert_eq!(
+        state.token("p", Side::A, "c").expect("token").as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        state.token("p", Side::B, "c").expect("token").as_deref(),
+        Some("x")
+    );
+    assert_eq!(state.token("p", Side::A, "d").expect("token"), None);
+    state.set_token("p", Side::A, "c", None).expect("clear");
+    assert_eq!(state.token("p", Side::A, "c").expect("token"), None);
+    assert_eq!(
+        state.token("p", Side::B, "c").expect("token").as_deref(),
+        Some("x")
+    );
+}
+
+#[test]
+fn a_batch_that_fails_midway_commits_nothing() {
+    let (mut state, run) = with_run();
+    let mut batch = Batch::new("p", "c");
+    batch
+        .links
+        .push(update(link("keep", seen("a1", "1"), seen("b1", "1")), "Ada"));
+    state.commit(&batch).expect("commit");
+    let seqs = state
+        .journal_pending(&[entry(run, "new", WriteOp::Create, 5)])
+        .expect("pending");
+
+    // Links, a forget, a real journal entry and a conflict come before the
+    // entry that does not exist.
+    let mut batch = Batch::new("p", "c");
+    batch
+        .links
+        .push(update(link("new", seen("a2", "1"), seen("b2", "1")), "Bob"));
+    batch.forget.push("keep".to_string());
+    batch
+        .done
+        .push((seqs[0], Some("b2".to_string()), Some("1".to_string()), None));
+    batch.done.push((seqs[0] + 100, None, None, None));
+    batch.conflicts.push(conflict(run, "new", 7));
+    assert!(matches!(
+        state.commit(&batch),
+        Err(StateError::NotFound {
+            what: "journal entry",
+            ..
+        })
+    ));
+    assert_eq!(uids(&state.links("p", "c").expect("links")), ["keep"]);
+    assert!(!state.journal(run).expect("journal")[0].done);
+    assert!(state.conflicts().expect("conflicts").is_empty());
+
+    // The same with the failure at the very end: a conflict of an unknown run.
+    batch.done.truncate(1);
+    batch.conflicts = vec![conflict(run + 1, "new", 7)];
+    assert!(matches!(state.commit(&batch), Err(StateError::Sql(_))));
+    assert_eq!(uids(&state.links("p", "c").expect("links")), ["keep"]);
+    assert!(!state.journal(run).expect("journal")[0].done);
+
+    // And the state is still usable afterwards.
+    batch.conflicts = vec![conflict(run, "new", 7)];
+    state.commit(&batch).expect("commit");
+    assert_eq!(uids(&state.links("p", "c").expect("links")), ["new"]);
+    assert!(state.journal(run).expect("journal")[0].done);
+    assert_eq!(state.conflicts().expect("conflicts").len(), 1);
+}
+
+#[test]
+fn unreadable_json_is_reported_as_corrupt() {
+    let (mut state, run) = with_run();
+    let mut batch = Batch::new("p", "c");
+    batch
+        .links
+        .push(update(link("u1", seen("a1", "1"), None), "Ada"));
+    batch.conflicts.push(conflict(run, "u1", 1));
+    state.commit(&batch).expect("commit");
+    state
+        .conn
+        .execute_batch("UPDATE links SET base = '{\"kind\":'; UPDATE conflicts SET a = 'nope';")
+        .expect("damage");
+
+    match state.bases("p", "c", &["u1".to_string()]) {
+        Err(StateError::Corrupt(what)) => assert!(what.contains("base record of u1"), "{what}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    match state.conflicts() {
+        Err(StateError::Corrupt(what)) => assert!(what.contains("`a` of conflict"), "{what}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    // Links never read the base, so a sync can still list them.
+    assert_eq!(state.links("p", "c").expect("links").len(), 1);
+}
+
+#[test]
+fn loading_links_uses_the_covering_index() {
+    let state = SqliteState::in_memory().expect("open");
+    let plan: Vec<String> = state
+        .conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT uid, a_id, a_version, b_id, b_version FROM links
+             WHERE pair = ?1 AND collection = ?2 ORDER BY uid",
+        )
+        .expect("prepare")
+        .query_map(["p", "c"], |row| row.get::<_, String>(3))
+        .expect("query")
+        .collect::<rusqlite::Result<_>>()
+        .expect("plan");
+    assert!(
+        plan.iter().any(|step| step.contains("COVERING INDEX links_seen")),
+        "{plan:?}"
+    );
+}
+
+/// Measures the numbers the engine relies on. Run with
+/// `cargo test -p tandem-state --release -- --ignored --nocapture speed`.
+#[test]
+#[ignore]
+fn speed_of_100k_links() {
+    use std::time::Instant;
+    const ITEMS: usize = 100_000;
+    const BATCH: usize = 1_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut state = SqliteState::open(&dir.path().join("state.db")).expect("open");
+    // A realistic contact base: about 400 bytes of JSON.
+    let base = |i: usize| {
+        Record::new(Kind::Contact, format!("uid-{i:06}-0000-4000-8000-000000000000"))
+            .with("full_name", Value::text(format!("Person Number {i}")))
+            .with("given_name", Value::text("Person"))
+            .with("family_name", Value::text(format!("Number {i}")))
+            .with("org", Value::text("Example Industries"))
+            .with(
+                "emails",
+                Value::List(vec![Value::text(format!("person{i}@example.org"))]),
+            )
+            .with(
+                "phones",
+                Value::List(vec![Value::text(format!("+1 555 {i:07}"))]),
+            )
+            .with(
+                "addresses",
+                Value::List(vec![Value::map([
+                    ("street", Value::text(format!("{i} Main Street"))),
+                    ("locality", Value::text("Springfield")),
+                    ("code", Value::text("12345")),
+                ])]),
+            )
+    };
+    let batches: Vec<Batch> = (0..ITEMS)
+        .collect::<Vec<_>>()
+        .chunks(BATCH)
+        .map(|chunk| {
+            let mut batch = Batch::new("p", "contacts");
+            for &i in chunk {
+                let record = base(i);
+                batch.links.push(crate::LinkUpdate {
+                    link: link(
+                        &record.uid,
+                        seen(&format!("{}.vcf", record.uid), "1700000000.123"),
+                        seen(
+                            &format!("/dav/me/contacts/{}.vcf", record.uid),
+                            "\"etag-0123456789abcdef\"",
+                        ),
+                    ),
+                    base: record,
+                });
+            }
+            batch
+        })
+        .collect();
+    let start = Instant::now();
+    for batch in &batches {
+        state.commit(batch).expect("commit");
+    }
+    let commit = start.elapsed();
+
+    let start = Instant::now();
+    let links = state.links("p", "contacts").expect("links");
+    let load = start.elapsed();
+    assert_eq!(links.len(), ITEMS);
+
+    let wanted: Vec<String> = links.iter().take(1_000).map(|l| l.uid.clone()).collect();
+    let start = Instant::now();
+    let bases = state.bases("p", "contacts", &wanted).expect("bases");
+    let lookup = start.elapsed();
+    assert_eq!(bases.len(), 1_000);
+
+    eprintln!(
+        "commit {ITEMS} links in batches of {BATCH}: {commit:?}; \
+         load all links: {load:?}; 1000 bases: {lookup:?}"
+    );
+}

@@ -1,0 +1,218 @@
+//! The item files of a vdir: how they are named, what their version is, how
+//! they are read consistently and written atomically. Pure file mechanics;
+//! the store in `mod.rs` decides what to write.
+
+use sha2::{Digest, Sha256};
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Longest UID used as a file name as is (in bytes, before the extension).
+const MAX_NAME_BYTES: usize = 200;
+
+/// The file name for a new item with this UID: the UID itself when it is a
+/// safe file name, else a name derived from a hash of the UID, so that a
+/// create retried after a crash finds the file the first attempt wrote.
+pub(super) fn name_for_uid(uid: &str, extension: &str) -> String {
+    if is_safe_uid(uid) {
+        format!("{uid}.{extension}")
+    } else {
+        let digest = Sha256::digest(uid.as_bytes());
+        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        format!("{hex}.{extension}")
+    }
+}
+
+/// True when `uid` can be a file name in the folder and nowhere else: one
+/// path component, not hidden, printable and short.
+fn is_safe_uid(uid: &str) -> bool {
+    !uid.is_empty()
+        && uid.len() <= MAX_NAME_BYTES
+        && !uid.starts_with('.')
+        && !uid.contains("..")
+        && uid
+            .chars()
+            .all(|c| c != '/' && c != '\\' && !c.is_control() && (c == ' ' || !c.is_whitespace()))
+}
+
+/// True for a name that can be an item id or a collection name: a single
+/// path component that is not hidden. Listings never show other names, so
+/// other ids cannot exist in this store.
+pub(super) fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\0'])
+}
+
+/// True for a listed file name that is an item file: not hidden (which also
+/// skips our own temp files) and ending in `.<extension>`, in any case.
+pub(super) fn is_item_name(name: &str, extension: &str) -> bool {
+    if name.starts_with('.') || name.len() <= extension.len() + 1 {
+        return false;
+    }
+    let (stem, ext) = name.split_at(name.len() - extension.len());
+    stem.ends_with('.') && ext.eq_ignore_ascii_case(extension)
+}
+
+/// The version of a file: its modification time in nanoseconds, its size and
+/// its inode. A rewrite in place changes the time (and usually the size); a
+/// replacing rename changes the inode, so every write moves the version.
+#[cfg(unix)]
+pub(super) fn version_of(meta: &Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!(
+        "{}.{:09}-{}-{}",
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.size(),
+        meta.ino()
+    )
+}
+
+#[cfg(not(unix))]
+pub(super) fn version_of(meta: &Metadata) -> String {
+    let nanos = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{nanos}-{}", meta.len())
+}
+
+/// The modification time in whole seconds since the epoch.
+pub(super) fn modified_seconds(meta: &Metadata) -> Option<i64> {
+    let since = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    i64::try_from(since.as_secs()).ok()
+}
+
+/// A file's bytes and the metadata they belong to.
+pub(super) struct Snapshot {
+    pub bytes: Vec<u8>,
+    pub meta: Metadata,
+}
+
+/// Reads a file and the metadata that goes with what was read: the open
+/// file is stat'ed before and after reading, and read again if a writer
+/// changed it in between. (A writer that replaces the file by renaming does
+/// not disturb the open file; its old version is then reported, which later
+/// guarded writes catch.)
+pub(super) fn read_consistent(path: &Path) -> io::Result<Snapshot> {
+    const ATTEMPTS: usize = 3;
+    for _ in 0..ATTEMPTS {
+        let mut file = File::open(path)?;
+        let before = file.metadata()?;
+        let mut bytes = Vec::with_capacity(usize::try_from(before.len()).unwrap_or(0) + 1);
+        file.read_to_end(&mut bytes)?;
+        let after = file.metadata()?;
+        if version_of(&before) == version_of(&after) {
+            return Ok(Snapshot { bytes, meta: after });
+        }
+    }
+    Err(io::Error::other(format!(
+        "the file changed while being read, {ATTEMPTS} times in a row"
+    )))
+}
+
+/// Writes `text` to a new hidden temp file beside `dest` (same folder, so a
+/// rename is atomic) and returns its path. Listings skip it: it starts with
+/// a dot, and it ends in `.tmp`.
+pub(super) fn write_temp(dest: &Path, text: &str) -> io::Result<PathBuf> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dest.with_file_name(format!(
+        ".{name}.{}-{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp)
+        .and_then(|mut file| file.write_all(text.as_bytes()));
+    match written {
+        Ok(()) => Ok(temp),
+        Err(err) => {
+            let _ = fs::remove_file(&temp);
+            Err(err)
+        }
+    }
+}
+
+/// Moves a complete temp file to `dest` only if `dest` does not exist, so
+/// two creators of one item never clobber each other: `hard_link` fails
+/// with `AlreadyExists` atomically where `rename` would silently replace.
+/// On filesystems without hard links it falls back to check-then-rename,
+/// which leaves a tiny race. The temp file is gone afterwards either way.
+pub(super) fn publish_new(temp: &Path, dest: &Path) -> io::Result<()> {
+    let result = match fs::hard_link(temp, dest) {
+        Ok(()) => Ok(()),
+        Err(err)
+            if matches!(
+                err.kind(),
+                io::ErrorKind::AlreadyExists | io::ErrorKind::NotFound
+            ) =>
+        {
+            Err(err)
+        }
+        Err(_) => match fs::symlink_metadata(dest) {
+            Ok(_) => Err(io::Error::from(io::ErrorKind::AlreadyExists)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                return fs::rename(temp, dest).inspect_err(|_| {
+                    let _ = fs::remove_file(temp);
+                })
+            }
+            Err(err) => Err(err),
+        },
+    };
+    let _ = fs::remove_file(temp);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_uids_name_their_files() {
+        assert_eq!(
+            name_for_uid("ada-1@example.org", "vcf"),
+            "ada-1@example.org.vcf"
+        );
+        assert_eq!(name_for_uid("with space", "ics"), "with space.ics");
+        for unsafe_uid in [
+            "",
+            "../../etc/passwd",
+            "a/b",
+            "a\\b",
+            "x\u{0}y",
+            "tab\there",
+            ".hidden",
+            "a..b",
+            &"x".repeat(201),
+        ] {
+            let name = name_for_uid(unsafe_uid, "vcf");
+            assert_eq!(name.len(), 36, "{unsafe_uid:?} gave {name}");
+            assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'));
+            assert_eq!(name, name_for_uid(unsafe_uid, "vcf"), "deterministic");
+        }
+    }
+
+    #[test]
+    fn item_names_match_the_extension_only() {
+        assert!(is_item_name("a.vcf", "vcf"));
+        assert!(is_item_name("a.VCF", "vcf"));
+        assert!(!is_item_name(".a.vcf", "vcf"));
+        assert!(!is_item_name(".a.vcf.1-2.tmp", "vcf"));
+        assert!(!is_item_name("a.ics", "vcf"));
+        assert!(!is_item_name("avcf", "vcf"));
+        assert!(!is_item_name(".vcf", "vcf"));
+        assert!(!is_item_name("a.vcf~", "vcf"));
+    }
+}

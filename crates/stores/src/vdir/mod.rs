@@ -1,0 +1,558 @@
+//! [`VdirStore`]: a folder of vCard or iCalendar files, one item per file,
+//! as kept by vdirsyncer, khard and khal.
+//!
+//! The configured folder is the root collection; each subfolder (not
+//! starting with a dot) is a further collection named by the folder. An
+//! item's id is its file name and its version is built from the file's
+//! metadata (modification time in nanoseconds, size, inode), so listing a
+//! collection costs one directory read and one `stat` per file and reads no
+//! file. Fetching reads and parses the files on blocking threads, in
+//! parallel. Writes go to a hidden temp file that is then renamed (or
+//! hard-linked, for a new item) into place, so an item is always either its
+//! old or its new text; updates patch the file's own text through
+//! [`tandem_formats::patch`], so properties Tandem does not map survive.
+//! [`Store::flush`] syncs the whole filesystem once instead of each file.
+
+mod config;
+mod file;
+#[cfg(test)]
+mod tests;
+
+pub use config::VdirConfig;
+
+use async_trait::async_trait;
+use file::{is_item_name, is_plain_name, read_consistent, version_of};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tandem_formats::{Format, FormatError};
+use tandem_record::{FieldChange, Record};
+use tandem_store::{
+    Error, ErrorKind, Item, ItemError, Listed, NewItem, Raw, Result, Store, Written, ROOT,
+};
+
+/// Fewest items a fetch hands to one blocking thread, so small fetches do
+/// not pay for threads they do not need.
+const MIN_FETCH_CHUNK: usize = 64;
+
+/// A vdir store. See the module docs.
+#[derive(Debug, Clone)]
+pub struct VdirStore {
+    shared: Arc<Shared>,
+}
+
+/// What the blocking tasks need; shared so they can outlive a borrow.
+#[derive(Debug)]
+struct Shared {
+    root: PathBuf,
+    format: Format,
+    extension: String,
+    /// Set by every write, cleared by a successful flush.
+    dirty: AtomicBool,
+}
+
+impl VdirStore {
+    /// A store over `config.path` writing `format` (which also decides the
+    /// default file extension). The folder is not touched until used; a
+    /// missing folder makes calls fail with [`ErrorKind::NotFound`], and
+    /// `create_collection(ROOT)` creates it.
+    ///
+    /// Fails with [`ErrorKind::Invalid`] when the extension is not a plain
+    /// file-name suffix.
+    pub fn new(config: VdirConfig, format: Format) -> Result<Self> {
+        let extension = match config.extension {
+            Some(ext) => ext.trim_start_matches('.').to_string(),
+            None => format.extension().to_string(),
+        };
+        if extension.is_empty()
+            || extension.contains(['/', '\\', '\0', '.'])
+            || extension.chars().any(char::is_control)
+        {
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                format!("vdir extension `{extension}` is not a plain file extension"),
+            ));
+        }
+        Ok(VdirStore {
+            shared: Arc::new(Shared {
+                root: config.path,
+                format,
+                extension,
+                dirty: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The folder of a collection.
+    pub fn collection_path(&self, collection: &str) -> Result<PathBuf> {
+        self.shared.dir(collection)
+    }
+
+    /// Runs file work on a blocking thread.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Shared) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || work(&shared))
+            .await
+            .map_err(|err| Error::new(ErrorKind::Io, format!("a file task failed: {err}")))?
+    }
+}
+
+impl Shared {
+    fn dir(&self, collection: &str) -> Result<PathBuf> {
+        if collection == ROOT {
+            return Ok(self.root.clone());
+        }
+        if !is_plain_name(collection) || collection.contains('\\') {
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                format!("collection name `{collection}` is not a plain folder name"),
+            ));
+        }
+        Ok(self.root.join(collection))
+    }
+
+    /// A collection's folder, which must exist.
+    fn existing_dir(&self, collection: &str) -> Result<PathBuf> {
+        let dir = self.dir(collection)?;
+        match fs::metadata(&dir) {
+            Ok(meta) if meta.is_dir() => Ok(dir),
+            Ok(_) => Err(Error::new(
+                ErrorKind::Invalid,
+                format!("{} is not a folder", dir.display()),
+            )),
+            Err(err) => Err(Error::io(dir.display(), err)),
+        }
+    }
+
+    fn item_path(&self, dir: &Path, id: &str) -> Result<PathBuf> {
+        if is_plain_name(id) {
+            Ok(dir.join(id))
+        } else {
+            Err(Error::new(ErrorKind::Invalid, "not an item file name of this store").with_id(id))
+        }
+    }
+
+    fn media_type(&self) -> &'static str {
+        self.format.media_type()
+    }
+
+    /// True when `raw` is text in this store's own format.
+    fn is_own_format(&self, raw: &Raw) -> bool {
+        let essence = raw.media_type.split(';').next().unwrap_or_default().trim();
+        Format::from_media_type(essence) == Some(self.format)
+            || essence.eq_ignore_ascii_case(self.media_type())
+    }
+
+    fn list(&self, collection: &str) -> Result<Vec<Listed>> {
+        let dir = self.dir(collection)?;
+        let entries = fs::read_dir(&dir).map_err(|err| Error::io(dir.display(), err))?;
+        let mut listed = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|err| Error::io(dir.display(), err))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                tracing::warn!(dir = %dir.display(), name = ?name, "skipping a file whose name is not UTF-8");
+                continue;
+            };
+            if !is_item_name(name, &self.extension) {
+                continue;
+            }
+            // The file type usually comes with the directory entry, so
+            // folders are skipped without a stat; symlinks are followed.
+            let file_type = entry
+                .file_type()
+                .map_err(|err| Error::io(entry.path().display(), err))?;
+            let meta = if file_type.is_symlink() {
+                fs::metadata(entry.path())
+            } else {
+                entry.metadata()
+            };
+            let meta = match meta {
+                Ok(meta) => meta,
+                // Deleted between the directory read and the stat.
+                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                Err(err) => return Err(Error::io(entry.path().display(), err)),
+            };
+            if !meta.is_file() {
+                continue;
+            }
+            listed.push(Listed {
+                id: name.to_string(),
+                version: version_of(&meta),
+            });
+        }
+        Ok(listed)
+    }
+
+    fn fetch_one(&self, dir: &Path, id: &str) -> std::result::Result<Item, ItemError> {
+        let item_error = |kind, message: String| ItemError {
+            id: id.to_string(),
+            kind,
+            field: None,
+            message,
+        };
+        let path = self
+            .item_path(dir, id)
+            .map_err(|err| item_error(err.kind, err.message))?;
+        let snapshot = read_consistent(&path).map_err(|err| {
+            let kind = if err.kind() == io::ErrorKind::NotFound {
+                ErrorKind::NotFound
+            } else {
+                ErrorKind::Io
+            };
+            item_error(kind, format!("{}: {err}", path.display()))
+        })?;
+        let text = String::from_utf8(snapshot.bytes).map_err(|err| {
+            item_error(
+                ErrorKind::Invalid,
+                format!("{}: not UTF-8 text: {err}", path.display()),
+            )
+        })?;
+        let mut record = tandem_formats::parse(self.format, &text).map_err(|err| ItemError {
+            id: id.to_string(),
+            kind: ErrorKind::Invalid,
+            field: err.field.clone(),
+            message: format!("{}: {}", path.display(), err.message),
+        })?;
+        if record.modified.is_none() {
+            record.modified = file::modified_seconds(&snapshot.meta);
+        }
+        Ok(Item {
+            id: id.to_string(),
+            version: version_of(&snapshot.meta),
+            record,
+            raw: Some(Raw {
+                media_type: self.media_type().to_string(),
+                text,
+            }),
+        })
+    }
+
+    fn create(&self, collection: &str, record: &Record, text: &str) -> Result<Written> {
+        let dir = self.existing_dir(collection)?;
+        let name = file::name_for_uid(&record.uid, &self.extension);
+        let path = dir.join(&name);
+        match fs::symlink_metadata(&path) {
+            Ok(_) => return self.existing(&path, &name, record, text),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(Error::io(path.display(), err)),
+        }
+        let temp = file::write_temp(&path, text).map_err(|err| Error::io(dir.display(), err))?;
+        self.dirty.store(true, Ordering::Release);
+        match file::publish_new(&temp, &path) {
+            Ok(()) => {}
+            // Another writer created it since we looked.
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+                return self.existing(&path, &name, record, text)
+            }
+            Err(err) => return Err(Error::io(path.display(), err)),
+        }
+        let meta = fs::metadata(&path).map_err(|err| Error::io(path.display(), err))?;
+        Ok(Written {
+            id: name,
+            version: version_of(&meta),
+        })
+    }
+
+    /// A create found the item's file already there: the same item makes the
+    /// create a no-op, anything else is [`ErrorKind::AlreadyExists`].
+    fn existing(&self, path: &Path, name: &str, record: &Record, text: &str) -> Result<Written> {
+        let snapshot = read_consistent(path).map_err(|err| Error::io(path.display(), err))?;
+        let written = Written {
+            id: name.to_string(),
+            version: version_of(&snapshot.meta),
+        };
+        if snapshot.bytes == text.as_bytes() {
+            return Ok(written);
+        }
+        let found = std::str::from_utf8(&snapshot.bytes)
+            .map_err(|err| err.to_string())
+            .and_then(|found| {
+                tandem_formats::parse(self.format, found).map_err(|err| err.to_string())
+            });
+        let conflict = match found {
+            Ok(found) if found.uid != record.uid => {
+                format!(
+                    "{} holds another item (UID `{}`)",
+                    path.display(),
+                    found.uid
+                )
+            }
+            Ok(found) if found.same_content(record) => return Ok(written),
+            Ok(found) => format!(
+                "{} holds this UID with other content (fields {:?} differ)",
+                path.display(),
+                found.changed_fields(record)
+            ),
+            Err(err) => format!("{} exists and cannot be read: {err}", path.display()),
+        };
+        Err(Error::new(ErrorKind::AlreadyExists, conflict).with_id(name))
+    }
+
+    fn check_version(&self, path: &Path, id: &str, expected: &str) -> Result<()> {
+        let meta = fs::metadata(path).map_err(|err| Error::io(path.display(), err).with_id(id))?;
+        let actual = version_of(&meta);
+        if actual == expected {
+            Ok(())
+        } else {
+            Err(stale(path, id, expected, &actual))
+        }
+    }
+
+    fn update(
+        &self,
+        collection: &str,
+        current: &Item,
+        expected: &str,
+        changes: &[FieldChange],
+    ) -> Result<Written> {
+        let dir = self.dir(collection)?;
+        let id = current.id.as_str();
+        let path = self.item_path(&dir, id)?;
+        self.check_version(&path, id, expected)?;
+        let original = match &current.raw {
+            Some(raw) if current.version == expected && self.is_own_format(raw) => raw.text.clone(),
+            _ => {
+                let snapshot =
+                    read_consistent(&path).map_err(|err| Error::io(path.display(), err))?;
+                let actual = version_of(&snapshot.meta);
+                if actual != expected {
+                    return Err(stale(&path, id, expected, &actual));
+                }
+                String::from_utf8(snapshot.bytes).map_err(|err| {
+                    Error::new(
+                        ErrorKind::Invalid,
+                        format!("{}: not UTF-8 text: {err}", path.display()),
+                    )
+                    .with_id(id)
+                })?
+            }
+        };
+        let patched = tandem_formats::patch(self.format, &original, changes)
+            .map_err(|err| format_error(&path.display(), err).with_id(id))?;
+        let temp =
+            file::write_temp(&path, &patched).map_err(|err| Error::io(dir.display(), err))?;
+        self.dirty.store(true, Ordering::Release);
+        // Checked again right before the rename, which narrows the window in
+        // which another writer's change could be overwritten to a few
+        // instructions (a plain folder offers no compare-and-swap).
+        if let Err(err) = self.check_version(&path, id, expected) {
+            let _ = fs::remove_file(&temp);
+            return Err(err);
+        }
+        if let Err(err) = fs::rename(&temp, &path) {
+            let _ = fs::remove_file(&temp);
+            return Err(Error::io(path.display(), err).with_id(id));
+        }
+        let meta = fs::metadata(&path).map_err(|err| Error::io(path.display(), err))?;
+        Ok(Written {
+            id: id.to_string(),
+            version: version_of(&meta),
+        })
+    }
+
+    fn delete(&self, collection: &str, id: &str, expected: &str) -> Result<()> {
+        let dir = self.dir(collection)?;
+        let path = self.item_path(&dir, id)?;
+        self.check_version(&path, id, expected)?;
+        fs::remove_file(&path).map_err(|err| Error::io(path.display(), err).with_id(id))?;
+        self.dirty.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn collections(&self) -> Result<Vec<String>> {
+        let root = &self.root;
+        let entries = fs::read_dir(root).map_err(|err| Error::io(root.display(), err))?;
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|err| Error::io(root.display(), err))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if !is_plain_name(&name) {
+                continue;
+            }
+            let is_dir = match entry.file_type() {
+                Ok(t) if t.is_symlink() => fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()),
+                Ok(t) => t.is_dir(),
+                Err(err) => return Err(Error::io(entry.path().display(), err)),
+            };
+            if is_dir {
+                names.push(name);
+            }
+        }
+        names.sort();
+        names.insert(0, ROOT.to_string());
+        Ok(names)
+    }
+
+    fn create_collection(&self, name: &str) -> Result<()> {
+        let dir = self.dir(name)?;
+        let made = if name == ROOT {
+            fs::create_dir_all(&dir)
+        } else {
+            fs::create_dir(&dir)
+        };
+        match made {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+            Err(err) => Err(Error::io(dir.display(), err)),
+        }
+    }
+
+    /// Syncs the filesystem holding the root folder: one call for all the
+    /// files written, where an fsync per file would cost a disk flush each.
+    fn flush(&self) -> Result<()> {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let synced = fs::File::open(&self.root).and_then(|dir| sync_filesystem(&dir));
+        synced.map_err(|err| {
+            self.dirty.store(true, Ordering::Release);
+            Error::io(self.root.display(), err)
+        })
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn sync_filesystem(dir: &fs::File) -> io::Result<()> {
+    rustix::fs::syncfs(dir).map_err(io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_filesystem(dir: &fs::File) -> io::Result<()> {
+    dir.sync_all()
+}
+
+fn stale(path: &Path, id: &str, expected: &str, actual: &str) -> Error {
+    Error::new(
+        ErrorKind::PreconditionFailed,
+        format!(
+            "{} changed: expected version {expected}, found {actual}",
+            path.display()
+        ),
+    )
+    .with_id(id)
+}
+
+fn format_error(context: &dyn std::fmt::Display, err: FormatError) -> Error {
+    let field = err
+        .field
+        .map(|field| format!(" (field {field})"))
+        .unwrap_or_default();
+    Error::new(
+        ErrorKind::Invalid,
+        format!("{context}{field}: {}", err.message),
+    )
+}
+
+#[async_trait]
+impl Store for VdirStore {
+    async fn collections(&self) -> Result<Vec<String>> {
+        self.blocking(|shared| shared.collections()).await
+    }
+
+    async fn create_collection(&self, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.blocking(move |shared| shared.create_collection(&name))
+            .await
+    }
+
+    async fn list(&self, collection: &str) -> Result<Vec<Listed>> {
+        let collection = collection.to_string();
+        self.blocking(move |shared| shared.list(&collection)).await
+    }
+
+    async fn fetch(
+        &self,
+        collection: &str,
+        ids: &[String],
+    ) -> Result<Vec<std::result::Result<Item, ItemError>>> {
+        let collection = collection.to_string();
+        let dir = self
+            .blocking(move |shared| shared.existing_dir(&collection))
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Spread the reads over the cores: parsing is CPU work.
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let chunk = ids.len().div_ceil(threads).max(MIN_FETCH_CHUNK);
+        let dir = Arc::new(dir);
+        let tasks: Vec<_> = ids
+            .chunks(chunk)
+            .map(|chunk| {
+                let chunk = chunk.to_vec();
+                let dir = Arc::clone(&dir);
+                let shared = Arc::clone(&self.shared);
+                tokio::task::spawn_blocking(move || {
+                    chunk
+                        .iter()
+                        .map(|id| shared.fetch_one(&dir, id))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut fetched = Vec::with_capacity(ids.len());
+        for task in tasks {
+            let items = task
+                .await
+                .map_err(|err| Error::new(ErrorKind::Io, format!("a fetch task failed: {err}")))?;
+            fetched.extend(items);
+        }
+        Ok(fetched)
+    }
+
+    async fn create(&self, collection: &str, item: &NewItem) -> Result<Written> {
+        let record = item.record.clone();
+        if record.uid.is_empty() {
+            return Err(Error::new(ErrorKind::Invalid, "the record has no UID"));
+        }
+        let text = match &item.raw {
+            Some(raw) if self.shared.is_own_format(raw) => raw.text.clone(),
+            _ => tandem_formats::render(self.shared.format, &record).map_err(|err| {
+                let what = format!(
+                    "cannot write `{}` as {}",
+                    record.uid,
+                    self.shared.media_type()
+                );
+                format_error(&what, err).with_id(record.uid.clone())
+            })?,
+        };
+        let collection = collection.to_string();
+        self.blocking(move |shared| shared.create(&collection, &record, &text))
+            .await
+    }
+
+    async fn update(
+        &self,
+        collection: &str,
+        current: &Item,
+        expected: &str,
+        changes: &[FieldChange],
+    ) -> Result<Written> {
+        let collection = collection.to_string();
+        let current = current.clone();
+        let expected = expected.to_string();
+        let changes = changes.to_vec();
+        self.blocking(move |shared| shared.update(&collection, &current, &expected, &changes))
+            .await
+    }
+
+    async fn delete(&self, collection: &str, id: &str, expected: &str) -> Result<()> {
+        let collection = collection.to_string();
+        let id = id.to_string();
+        let expected = expected.to_string();
+        self.blocking(move |shared| shared.delete(&collection, &id, &expected))
+            .await
+    }
+
+    async fn flush(&self) -> Result<()> {
+        self.blocking(|shared| shared.flush()).await
+    }
+}

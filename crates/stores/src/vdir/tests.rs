@@ -1,0 +1,475 @@
+//! The vdir store against the shared conformance suite, plus what only a
+//! folder of files has: file naming, native text kept as is, listings that
+//! read no file.
+
+use super::*;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Mutex;
+use tandem_record::{Kind, Value};
+use tandem_store::conformance;
+use tempfile::TempDir;
+
+fn store_at(path: &Path, kind: Kind) -> VdirStore {
+    let config = VdirConfig {
+        path: path.to_path_buf(),
+        extension: None,
+    };
+    VdirStore::new(config, Format::for_kind(kind)).unwrap()
+}
+
+/// A temp folder with an empty vdir `book` inside, so tests can check that
+/// nothing is written beside it.
+fn vdir(kind: Kind) -> (TempDir, PathBuf, VdirStore) {
+    let temp = TempDir::new().unwrap();
+    let root = temp.path().join("book");
+    fs::create_dir(&root).unwrap();
+    let store = store_at(&root, kind);
+    (temp, root, store)
+}
+
+async fn run_conformance(kind: Kind) {
+    let temp = TempDir::new().unwrap();
+    let next = AtomicUsize::new(0);
+    let made = Mutex::new(Vec::new());
+    conformance::run(
+        || {
+            let root = temp
+                .path()
+                .join(next.fetch_add(1, Ordering::Relaxed).to_string());
+            fs::create_dir(&root).unwrap();
+            made.lock().unwrap().push(root.clone());
+            let store = store_at(&root, kind);
+            async move { store }
+        },
+        kind,
+    )
+    .await;
+    // Every write went through a temp file; none may be left behind.
+    for root in made.into_inner().unwrap() {
+        for entry in fs::read_dir(&root).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            assert!(!name.ends_with(".tmp"), "{name} left in {}", root.display());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_pass_the_conformance_suite() {
+    run_conformance(Kind::Contact).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_pass_the_conformance_suite() {
+    run_conformance(Kind::Event).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_pass_the_conformance_suite() {
+    run_conformance(Kind::Task).await;
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+fn contact(uid: &str) -> Record {
+    Record::new(Kind::Contact, uid).with("full_name", Value::text("Ada Lovelace"))
+}
+
+fn new_item(record: Record) -> NewItem {
+    NewItem { record, raw: None }
+}
+
+fn ids(listed: &[Listed]) -> Vec<String> {
+    let mut ids: Vec<String> = listed.iter().map(|l| l.id.clone()).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn unsafe_uids_get_generated_names_inside_the_folder() {
+    let (temp, root, store) = vdir(Kind::Contact);
+    let long = "u".repeat(500);
+    let uids = [
+        "../../etc/passwd",
+        "a/b",
+        "x\u{0}y",
+        long.as_str(),
+        ".hidden",
+    ];
+    let mut written = Vec::new();
+    for uid in uids {
+        let w = store.create(ROOT, &new_item(contact(uid))).await.unwrap();
+        assert_eq!(
+            w.id.len(),
+            "0123456789abcdef0123456789abcdef.vcf".len(),
+            "{uid:?}"
+        );
+        assert!(
+            w.id.ends_with(".vcf") && !w.id.starts_with('.'),
+            "{uid:?}: {}",
+            w.id
+        );
+        let again = store.create(ROOT, &new_item(contact(uid))).await.unwrap();
+        assert_eq!(again, w, "re-creating {uid:?} is idempotent");
+        written.push(w);
+    }
+    assert_eq!(
+        names_in(temp.path()),
+        ["book"],
+        "nothing escaped the folder"
+    );
+    let mut want: Vec<String> = written.iter().map(|w| w.id.clone()).collect();
+    want.sort();
+    assert_eq!(names_in(&root), want);
+    assert_eq!(ids(&store.list(ROOT).await.unwrap()), want);
+
+    let fetched = store.fetch(ROOT, &want).await.unwrap();
+    let mut back: Vec<String> = fetched.into_iter().map(|r| r.unwrap().record.uid).collect();
+    back.sort();
+    let mut sent: Vec<String> = uids.iter().map(|u| u.to_string()).collect();
+    sent.sort();
+    assert_eq!(back, sent);
+}
+
+#[tokio::test]
+async fn safe_uids_name_the_file_and_case_matters() {
+    let (_temp, root, store) = vdir(Kind::Contact);
+    let upper = store.create(ROOT, &new_item(contact("Ada"))).await.unwrap();
+    let lower = store.create(ROOT, &new_item(contact("ada"))).await.unwrap();
+    assert_eq!(upper.id, "Ada.vcf");
+    assert_eq!(lower.id, "ada.vcf");
+    assert_eq!(names_in(&root), ["Ada.vcf", "ada.vcf"]);
+    assert_eq!(store.list(ROOT).await.unwrap().len(), 2);
+}
+
+const CARD_WITH_EXTRAS: &str = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:extras\r\n\
+    FN:Grace Hopper\r\nN:Hopper;Grace;;;\r\nNOTE:first note\r\n\
+    X-UNKNOWN-THING;X-PARAM=1:keep me\r\nX-ABLABEL:also kept\r\nEND:VCARD\r\n";
+
+#[tokio::test]
+async fn unknown_properties_survive_an_update() {
+    let (_temp, root, store) = vdir(Kind::Contact);
+    fs::write(root.join("extras.vcf"), CARD_WITH_EXTRAS).unwrap();
+    let item = store
+        .fetch(ROOT, &["extras.vcf".to_string()])
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(item.record.uid, "extras");
+    let change = FieldChange {
+        field: "note".to_string(),
+        value: Some(Value::text("second note")),
+    };
+    let version = item.version.clone();
+    store
+        .update(ROOT, &item, &version, &[change])
+        .await
+        .unwrap();
+    let text = fs::read_to_string(root.join("extras.vcf")).unwrap();
+    assert!(text.contains("X-UNKNOWN-THING;X-PARAM=1:keep me"), "{text}");
+    assert!(text.contains("X-ABLABEL:also kept"), "{text}");
+    assert!(
+        text.contains("second note") && !text.contains("first note"),
+        "{text}"
+    );
+
+    // Without the text in hand the store reads the file itself.
+    let mut bare = store
+        .fetch(ROOT, &["extras.vcf".to_string()])
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    bare.raw = None;
+    let change = FieldChange {
+        field: "note".to_string(),
+        value: Some(Value::text("third note")),
+    };
+    let version = bare.version.clone();
+    store
+        .update(ROOT, &bare, &version, &[change])
+        .await
+        .unwrap();
+    let text = fs::read_to_string(root.join("extras.vcf")).unwrap();
+    assert!(text.contains("X-UNKNOWN-THING;X-PARAM=1:keep me"), "{text}");
+    assert!(text.contains("third note"), "{text}");
+}
+
+#[tokio::test]
+async fn listing_reads_no_file_and_fetch_names_a_bad_one() {
+    let (_temp, root, store) = vdir(Kind::Contact);
+    fs::write(root.join("garbage.vcf"), "this is not a vCard\n\u{1}\u{2}").unwrap();
+    let listed = store.list(ROOT).await.unwrap();
+    assert_eq!(ids(&listed), ["garbage.vcf"]);
+    let fetched = store
+        .fetch(ROOT, &["garbage.vcf".to_string()])
+        .await
+        .unwrap();
+    let err = fetched[0].as_ref().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Invalid);
+    assert_eq!(err.id, "garbage.vcf");
+    let path = root.join("garbage.vcf");
+    assert!(err.message.contains(&path.display().to_string()), "{err}");
+
+    // An unreadable file lists too: only its metadata is looked at.
+    fs::write(root.join("binary.vcf"), [0xff, 0xfe, 0x00]).unwrap();
+    assert_eq!(store.list(ROOT).await.unwrap().len(), 2);
+    let fetched = store
+        .fetch(ROOT, &["binary.vcf".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(fetched[0].as_ref().unwrap_err().kind, ErrorKind::Invalid);
+}
+
+#[tokio::test]
+async fn only_item_files_are_listed() {
+    let (_temp, root, store) = vdir(Kind::Contact);
+    store
+        .create(ROOT, &new_item(contact("kept")))
+        .await
+        .unwrap();
+    for name in [
+        ".kept.vcf.123-0.tmp",
+        ".hidden.vcf",
+        "notes.txt",
+        "event.ics",
+        "kept.vcf~",
+    ] {
+        fs::write(root.join(name), "x").unwrap();
+    }
+    fs::create_dir(root.join("work")).unwrap();
+    fs::create_dir(root.join(".git")).unwrap();
+    fs::create_dir(root.join("folder.vcf")).unwrap();
+    assert_eq!(ids(&store.list(ROOT).await.unwrap()), ["kept.vcf"]);
+    assert_eq!(
+        store.collections().await.unwrap(),
+        ["", "folder.vcf", "work"]
+    );
+}
+
+#[tokio::test]
+async fn outside_writes_move_the_version() {
+    let (_temp, root, store) = vdir(Kind::Contact);
+    let written = store.create(ROOT, &new_item(contact("ada"))).await.unwrap();
+    let path = root.join(&written.id);
+    let item = store
+        .fetch(ROOT, std::slice::from_ref(&written.id))
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+
+    // An editor that writes a new file and renames it over the old one.
+    let text = fs::read_to_string(&path)
+        .unwrap()
+        .replace("Ada Lovelace", "Ada King");
+    fs::write(root.join(".edit"), &text).unwrap();
+    fs::rename(root.join(".edit"), &path).unwrap();
+    let listed = store.list(ROOT).await.unwrap();
+    assert_ne!(listed[0].version, written.version);
+
+    // Our stale version is refused and the outside edit stays.
+    let change = FieldChange {
+        field: "full_name".to_string(),
+        value: Some(Value::text("Augusta")),
+    };
+    let err = store
+        .update(ROOT, &item, &written.version, &[change])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::PreconditionFailed);
+    assert!(err.message.contains(&path.display().to_string()), "{err}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), text);
+    let err = store
+        .delete(ROOT, &written.id, &written.version)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::PreconditionFailed);
+    assert!(path.exists());
+
+    // An editor that rewrites in place.
+    let before = store.list(ROOT).await.unwrap().remove(0).version;
+    fs::write(&path, text.replace("Ada King", "Ada K.")).unwrap();
+    let after = store.list(ROOT).await.unwrap().remove(0).version;
+    assert_ne!(before, after);
+}
+
+#[tokio::test]
+async fn create_refuses_a_file_holding_another_item() {
+    let (_temp, root, store) = vdir(Kind::Contact);
+    let other = CARD_WITH_EXTRAS.replace("UID:extras", "UID:someone-else");
+    fs::write(root.join("extras.vcf"), &other).unwrap();
+    let err = store
+        .create(ROOT, &new_item(contact("extras")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::AlreadyExists);
+    assert_eq!(err.id.as_deref(), Some("extras.vcf"));
+    assert!(err.message.contains("someone-else"), "{err}");
+    assert_eq!(fs::read_to_string(root.join("extras.vcf")).unwrap(), other);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_creators_never_clobber() {
+    for round in 0..20 {
+        let (_temp, root, store) = vdir(Kind::Contact);
+        let uid = format!("race-{round}");
+        let a = contact(&uid).with("note", Value::text("from a"));
+        let b = contact(&uid).with("note", Value::text("from b"));
+        let (sa, sb) = (store.clone(), store.clone());
+        let ta = tokio::spawn(async move { sa.create(ROOT, &new_item(a)).await });
+        let tb = tokio::spawn(async move { sb.create(ROOT, &new_item(b)).await });
+        let (ra, rb) = (ta.await.unwrap(), tb.await.unwrap());
+        assert!(
+            ra.is_ok() != rb.is_ok(),
+            "exactly one creator wins: {ra:?} {rb:?}"
+        );
+        let loser = ra.as_ref().err().or(rb.as_ref().err()).unwrap();
+        assert_eq!(loser.kind, ErrorKind::AlreadyExists);
+        let text = fs::read_to_string(root.join(format!("{uid}.vcf"))).unwrap();
+        let winner_note = if ra.is_ok() { "from a" } else { "from b" };
+        assert!(text.contains(winner_note), "{text}");
+        assert_eq!(names_in(&root), [format!("{uid}.vcf")]);
+    }
+}
+
+#[tokio::test]
+async fn fetch_falls_back_to_the_file_time() {
+    let (_temp, root, store) = vdir(Kind::Contact);
+    let card = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:plain\r\nFN:Plain\r\nEND:VCARD\r\n";
+    fs::write(root.join("plain.vcf"), card).unwrap();
+    let meta = fs::metadata(root.join("plain.vcf")).unwrap();
+    let item = store
+        .fetch(ROOT, &["plain.vcf".to_string()])
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(item.record.modified, file::modified_seconds(&meta));
+    assert_eq!(item.raw.unwrap().text, card);
+    assert_eq!(item.version, version_of(&meta));
+}
+
+#[tokio::test]
+async fn errors_name_the_path() {
+    let temp = TempDir::new().unwrap();
+    let missing = temp.path().join("nowhere");
+    let store = store_at(&missing, Kind::Contact);
+    let err = store.list(ROOT).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    assert!(
+        err.message.contains(&missing.display().to_string()),
+        "{err}"
+    );
+    let err = store.fetch(ROOT, &["a.vcf".to_string()]).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    let err = store
+        .create(ROOT, &new_item(contact("a")))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains(&missing.display().to_string()),
+        "{err}"
+    );
+
+    store.create_collection(ROOT).await.unwrap();
+    assert!(store.list(ROOT).await.unwrap().is_empty());
+    let err = store.list("../escape").await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Invalid);
+    let fetched = store
+        .fetch(ROOT, &["../../etc/passwd".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(fetched[0].as_ref().unwrap_err().kind, ErrorKind::Invalid);
+}
+
+#[tokio::test]
+async fn flush_syncs_after_writes() {
+    let (_temp, _root, store) = vdir(Kind::Task);
+    store.flush().await.unwrap();
+    let task = Record::new(Kind::Task, "t1").with("summary", Value::text("Sync"));
+    store.create(ROOT, &new_item(task)).await.unwrap();
+    assert!(store.shared.dirty.load(Ordering::Acquire));
+    store.flush().await.unwrap();
+    assert!(!store.shared.dirty.load(Ordering::Acquire));
+}
+
+#[test]
+fn config_reads_from_toml_and_rejects_unknown_keys() {
+    let config: VdirConfig = toml::from_str("path = \"/data/contacts\"\n").unwrap();
+    assert_eq!(config.path, PathBuf::from("/data/contacts"));
+    assert_eq!(config.extension, None);
+    let config: VdirConfig =
+        toml::from_str("path = \"/data/cal\"\nextension = \"ical\"\n").unwrap();
+    assert_eq!(config.extension.as_deref(), Some("ical"));
+    let err = toml::from_str::<VdirConfig>("path = \"/x\"\nextention = \"vcf\"\n").unwrap_err();
+    assert!(err.to_string().contains("extention"), "{err}");
+
+    let bad = VdirConfig {
+        path: "/x".into(),
+        extension: Some("a/b".into()),
+    };
+    assert_eq!(
+        VdirStore::new(bad, Format::VCard).unwrap_err().kind,
+        ErrorKind::Invalid
+    );
+    let custom = VdirConfig {
+        path: "/x".into(),
+        extension: Some(".ical".into()),
+    };
+    assert_eq!(
+        VdirStore::new(custom, Format::ICalendar)
+            .unwrap()
+            .shared
+            .extension,
+        "ical"
+    );
+}
+
+/// Lists and fetches 100,000 contacts and prints the times. Run with
+/// `cargo test -p tandem-stores --release -- --ignored --nocapture large`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "writes 100,000 files; a benchmark, run by hand"]
+async fn large_folder_lists_fast() {
+    let (_temp, root, store) = vdir(Kind::Contact);
+    const N: usize = 100_000;
+    for i in 0..N {
+        let card = format!(
+            "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c{i}\r\nFN:Contact {i}\r\n\
+             EMAIL:c{i}@example.org\r\nTEL:+1 555 {i:06}\r\nEND:VCARD\r\n"
+        );
+        fs::write(root.join(format!("c{i}.vcf")), card).unwrap();
+    }
+    let start = std::time::Instant::now();
+    let listed = store.list(ROOT).await.unwrap();
+    let list_time = start.elapsed();
+    for _ in 0..3 {
+        let start = std::time::Instant::now();
+        let n = fs::read_dir(&root).unwrap().count();
+        let t1 = start.elapsed();
+        let start = std::time::Instant::now();
+        let m = fs::read_dir(&root).unwrap().filter(|e| e.as_ref().unwrap().metadata().is_ok()).count();
+        let t2 = start.elapsed();
+        let start = std::time::Instant::now();
+        let l = store.list(ROOT).await.unwrap().len();
+        eprintln!("readdir {n} {t1:?}; +stat {m} {t2:?}; list {l} {:?}", start.elapsed());
+    }
+    assert_eq!(listed.len(), N);
+    let ids: Vec<String> = listed.into_iter().map(|l| l.id).collect();
+    let start = std::time::Instant::now();
+    let fetched = store.fetch(ROOT, &ids).await.unwrap();
+    let fetch_time = start.elapsed();
+    assert!(fetched.iter().all(|r| r.is_ok()));
+    eprintln!("list {N}: {list_time:?}; fetch {N}: {fetch_time:?}");
+    assert!(
+        list_time < std::time::Duration::from_secs(1),
+        "{list_time:?}"
+    );
+}
