@@ -223,18 +223,23 @@ pub(crate) fn unix_seconds(pdt: &PartialDateTime) -> Option<i64> {
 
 /// The current time in UTC, for DTSTAMP.
 pub(crate) fn now_utc() -> PartialDateTime {
-    let now = chrono::Utc::now().naive_utc();
-    PartialDateTime {
-        year: u16::try_from(now.year()).ok(),
-        month: Some(small(now.month())),
-        day: Some(small(now.day())),
-        hour: Some(small(now.hour())),
-        minute: Some(small(now.minute())),
-        second: Some(small(now.second())),
+    from_unix(chrono::Utc::now().timestamp()).unwrap_or_default()
+}
+
+/// A UTC date-time from seconds since the epoch (for REV / LAST-MODIFIED).
+pub(crate) fn from_unix(seconds: i64) -> Option<PartialDateTime> {
+    let at = chrono::DateTime::from_timestamp(seconds, 0)?.naive_utc();
+    Some(PartialDateTime {
+        year: u16::try_from(at.year()).ok(),
+        month: Some(small(at.month())),
+        day: Some(small(at.day())),
+        hour: Some(small(at.hour())),
+        minute: Some(small(at.minute())),
+        second: Some(small(at.second())),
         tz_hour: Some(0),
         tz_minute: Some(0),
         tz_minus: false,
-    }
+    })
 }
 
 /// `YYYY-MM-DD` shifted by whole days.
@@ -363,6 +368,12 @@ mod tests {
         assert_eq!(unix_seconds(&native.value), Some(0));
         let native = write(&dt("1970-01-02T00:00:00", Some("UTC")), ICALENDAR).unwrap();
         assert_eq!(unix_seconds(&native.value), Some(86_400));
+    }
+
+    #[test]
+    fn unix_seconds_round_trip() {
+        let pdt = from_unix(1_704_164_645).unwrap();
+        assert_eq!(unix_seconds(&pdt), Some(1_704_164_645));
     }
 
     #[test]

@@ -112,6 +112,13 @@ impl Scan {
         self.components.get(id).map(|c| c.name.as_str())
     }
 
+    /// The components directly inside component `id`, in text order.
+    pub(crate) fn children(&self, id: usize) -> &[usize] {
+        self.components
+            .get(id)
+            .map_or(&[][..], |c| c.children.as_slice())
+    }
+
     /// How many lines of property `name` component `id` holds.
     pub(crate) fn property_count(&self, id: usize, name: &str) -> usize {
         self.property_lines(id, name).len()

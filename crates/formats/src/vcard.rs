@@ -68,6 +68,10 @@ pub(crate) fn render(record: &Record) -> Result<String, FormatError> {
             VCardEntry::new(VCardProperty::Fn).with_value(derived_full_name(record)),
         ],
     };
+    if let Some(rev) = record.modified.and_then(datetime::from_unix) {
+        card.entries
+            .push(VCardEntry::new(VCardProperty::Rev).with_value(VCardValue::PartialDateTime(rev)));
+    }
     let changed: BTreeSet<String> = record.fields.keys().cloned().collect();
     for edit in plan(&card, record, &changed, VCardVersion::V4_0)? {
         patch::apply_to_entries(&mut card.entries, &edit, entry_name);
