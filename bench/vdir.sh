@@ -208,12 +208,19 @@ run_tool() {
 # listing one side).
 run_floors() {
     local n="$1" dir="$BENCH_DIR/n$1" logs="$BENCH_DIR/logs/n$1-floor"
+    # Floors are cheap and sensitive to noise, so each is the fastest of three.
     (
         cd "$dir"
-        measure "$logs-cp.log" cp -r src C || exit 1
-        echo "$M_SECS" >floor-cp
-        measure "$logs-find.log" find src -newer REF || exit 1
-        echo "$M_SECS" >floor-find
+        local _ cp=999999 fd=999999
+        for _ in 1 2 3; do
+            rm -rf C
+            measure "$logs-cp.log" cp -r src C || exit 1
+            cp="$(awk -v a="$cp" -v b="$M_SECS" 'BEGIN { print (b < a ? b : a) }')"
+            measure "$logs-find.log" find src -newer REF || exit 1
+            fd="$(awk -v a="$fd" -v b="$M_SECS" 'BEGIN { print (b < a ? b : a) }')"
+        done
+        echo "$cp" >floor-cp
+        echo "$fd" >floor-find
     ) || fail "floor measurement failed at N=$n"
     RESULT["$n|initial|floor s"]="$(cat "$dir/floor-cp")"
     local s

@@ -80,7 +80,11 @@ impl std::fmt::Display for Failure {
         if self.collection.is_empty() {
             write!(f, "{}: {}: {}", self.store, self.item, self.reason)
         } else {
-            write!(f, "{}/{}: {}: {}", self.store, self.collection, self.item, self.reason)
+            write!(
+                f,
+                "{}/{}: {}: {}",
+                self.store, self.collection, self.item, self.reason
+            )
         }
     }
 }
@@ -112,7 +116,11 @@ impl Report {
     }
 
     pub fn writes(&self) -> u64 {
-        self.created.iter().chain(&self.updated).chain(&self.deleted).sum()
+        self.created
+            .iter()
+            .chain(&self.updated)
+            .chain(&self.deleted)
+            .sum()
     }
 }
 
@@ -173,7 +181,12 @@ struct Pending<'p> {
     entry: JournalEntry,
 }
 
-fn journal_entry(ctx: &Context<'_>, plan: &ItemPlan, write: &Write, fetched: &Fetched) -> JournalEntry {
+fn journal_entry(
+    ctx: &Context<'_>,
+    plan: &ItemPlan,
+    write: &Write,
+    fetched: &Fetched,
+) -> JournalEntry {
     let side = write.side();
     let current = fetched.get(&(side, plan.uid.clone()));
     let (op, id, before, after, version_before) = match write {
@@ -189,11 +202,21 @@ fn journal_entry(ctx: &Context<'_>, plan: &ItemPlan, write: &Write, fetched: &Fe
                 r.apply(changes);
                 r
             });
-            (WriteOp::Update, Some(id.clone()), current.map(image), after, Some(version.clone()))
+            (
+                WriteOp::Update,
+                Some(id.clone()),
+                current.map(image),
+                after,
+                Some(version.clone()),
+            )
         }
-        Write::Delete { id, version, .. } => {
-            (WriteOp::Delete, Some(id.clone()), current.map(image), None, Some(version.clone()))
-        }
+        Write::Delete { id, version, .. } => (
+            WriteOp::Delete,
+            Some(id.clone()),
+            current.map(image),
+            None,
+            Some(version.clone()),
+        ),
     };
     JournalEntry {
         seq: 0,
@@ -247,17 +270,21 @@ async fn write_one(
             changes,
         } => {
             let current = fetched.get(&(*side, plan.uid.clone())).ok_or_else(|| {
-                tandem_store::Error::new(ErrorKind::NotFound, "item was not fetched before its update")
-                    .with_id(id.clone())
+                tandem_store::Error::new(
+                    ErrorKind::NotFound,
+                    "item was not fetched before its update",
+                )
+                .with_id(id.clone())
             })?;
             store
                 .update(ctx.collection, current, version, changes)
                 .await
                 .map(Some)
         }
-        Write::Delete { id, version, .. } => {
-            store.delete(ctx.collection, id, version).await.map(|()| None)
-        }
+        Write::Delete { id, version, .. } => store
+            .delete(ctx.collection, id, version)
+            .await
+            .map(|()| None),
     }
 }
 
@@ -345,7 +372,12 @@ pub async fn apply_chunk(
                         store: ctx.sides.name(side).to_string(),
                         collection: ctx.collection.to_string(),
                         item,
-                        reason: format!("{} failed: {}: {}", p.write_name(), err.kind.as_str(), err.message),
+                        reason: format!(
+                            "{} failed: {}: {}",
+                            p.write_name(),
+                            err.kind.as_str(),
+                            err.message
+                        ),
                     });
                 }
             }
@@ -404,7 +436,11 @@ pub async fn apply_chunk(
             }
             Outcome::Conflict { fields } => {
                 report.conflicts += 1;
-                let record = |side: Side| fetched.get(&(side, plan.uid.clone())).map(|i| i.record.clone());
+                let record = |side: Side| {
+                    fetched
+                        .get(&(side, plan.uid.clone()))
+                        .map(|i| i.record.clone())
+                };
                 batch.conflicts.push(Conflict {
                     id: 0,
                     run: ctx.run,

@@ -37,7 +37,10 @@ pub async fn undo_run(
             continue;
         }
         let Some(target) = pairs.get(&entry.pair).map(|s| s.store(entry.side)) else {
-            report.failures.push(failure(entry, "the pair or store is no longer configured".into()));
+            report.failures.push(failure(
+                entry,
+                "the pair or store is no longer configured".into(),
+            ));
             continue;
         };
         match undo_one(run, entry, target, state).await? {
@@ -67,7 +70,9 @@ async fn undo_one(
     let collection = entry.collection.as_str();
     let (Some(id), Some(version)) = (entry.id.as_deref(), entry.version_after.as_deref()) else {
         if entry.op != WriteOp::Delete {
-            return Ok(Err("the journal does not say where the item was written".into()));
+            return Ok(Err(
+                "the journal does not say where the item was written".into()
+            ));
         }
         return restore_deleted(run, entry, store, state).await;
     };

@@ -15,7 +15,11 @@ use tandem_engine::{Config, Engine, EngineError, Options};
 use tandem_record::Side;
 
 #[derive(Parser)]
-#[command(name = "tandem", version, about = "Two-way sync for contacts, calendars and business records")]
+#[command(
+    name = "tandem",
+    version,
+    about = "Two-way sync for contacts, calendars and business records"
+)]
 struct Cli {
     /// The config file.
     #[arg(short, long, global = true, default_value = "tandem.toml")]
@@ -94,7 +98,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tandem: cannot start: {e}");
@@ -190,7 +197,11 @@ async fn run(cli: Cli) -> Result<u8, EngineError> {
             for f in &report.failures {
                 eprintln!("error: {f}");
             }
-            Ok(if report.failures.is_empty() { 0 } else { EXIT_FAILED_ITEMS })
+            Ok(if report.failures.is_empty() {
+                0
+            } else {
+                EXIT_FAILED_ITEMS
+            })
         }
     }
 }

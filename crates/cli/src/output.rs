@@ -13,7 +13,8 @@ pub fn progress_bar() -> Option<ProgressBar> {
         return None;
     }
     let bar = ProgressBar::new(0);
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {pos}/{len} items {wide_bar} {eta}") {
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {pos}/{len} items {wide_bar} {eta}")
+    {
         bar.set_style(style);
     }
     Some(bar)
@@ -46,7 +47,12 @@ pub fn plan(outcome: &RunOutcome, json: bool) {
         println!("{}", json!({ "pairs": pairs }));
     } else {
         for p in &outcome.pairs {
-            println!("pair {}: {} operation(s), {} unchanged", p.name, p.operations.len(), p.unchanged);
+            println!(
+                "pair {}: {} operation(s), {} unchanged",
+                p.name,
+                p.operations.len(),
+                p.unchanged
+            );
             for op in &p.operations {
                 let side = op.side.map(|s| s.as_str()).unwrap_or("-");
                 let fields = if op.fields.is_empty() {

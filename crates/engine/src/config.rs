@@ -96,7 +96,9 @@ pub(crate) fn parse_direction(s: &str) -> Result<Direction, String> {
         "both" => Ok(Direction::Both),
         "a-to-b" => Ok(Direction::AToB),
         "b-to-a" => Ok(Direction::BToA),
-        other => Err(format!("unknown direction `{other}` (expected both, a-to-b or b-to-a)")),
+        other => Err(format!(
+            "unknown direction `{other}` (expected both, a-to-b or b-to-a)"
+        )),
     }
 }
 
@@ -132,7 +134,13 @@ impl Config {
             invalid(line, e.message().to_string())
         })?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { dir.join(p) };
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                dir.join(p)
+            }
+        };
 
         let mut stores = BTreeMap::new();
         for (name, spanned) in raw.stores {
@@ -140,7 +148,12 @@ impl Config {
             let mut table = spanned.into_inner();
             let store_type = match table.remove("type") {
                 Some(toml::Value::String(t)) => t,
-                Some(_) => return Err(invalid(line, format!("stores.{name}.type must be a string"))),
+                Some(_) => {
+                    return Err(invalid(
+                        line,
+                        format!("stores.{name}.type must be a string"),
+                    ))
+                }
                 None => return Err(invalid(line, format!("stores.{name} has no `type`"))),
             };
             // Relative paths resolve against the config file's folder.
@@ -176,7 +189,12 @@ impl Config {
                 return Err(at("a second pair with this name".into()));
             }
             let kind: Kind = p.kind.parse().map_err(at)?;
-            let direction = p.direction.as_deref().map(parse_direction).transpose().map_err(at)?;
+            let direction = p
+                .direction
+                .as_deref()
+                .map(parse_direction)
+                .transpose()
+                .map_err(at)?;
             let conflict = match p.conflict.as_deref() {
                 None | Some("newest") => ConflictRule::Newest,
                 Some("a") => ConflictRule::A,
@@ -197,11 +215,18 @@ impl Config {
                 None => MaxDelete::default(),
                 Some(toml::Value::String(s)) => s.parse().map_err(at)?,
                 Some(toml::Value::Integer(n)) if *n >= 0 => MaxDelete::Count(*n as u64),
-                Some(other) => return Err(at(format!("max_delete: `{other}` is neither a count nor a percentage"))),
+                Some(other) => {
+                    return Err(at(format!(
+                        "max_delete: `{other}` is neither a count nor a percentage"
+                    )))
+                }
             };
             let mut owners = BTreeMap::new();
             for (field, owner) in &p.fields {
-                owners.insert(field.clone(), parse_side(owner).map_err(|e| at(format!("fields.{field}: {e}")))?);
+                owners.insert(
+                    field.clone(),
+                    parse_side(owner).map_err(|e| at(format!("fields.{field}: {e}")))?,
+                );
             }
             pairs.push(PairConfig {
                 name: p.name.clone(),
@@ -221,7 +246,10 @@ impl Config {
         }
 
         Ok(Config {
-            state: resolve(&raw.state.unwrap_or_else(|| PathBuf::from(".tandem/state.db"))),
+            state: resolve(
+                &raw.state
+                    .unwrap_or_else(|| PathBuf::from(".tandem/state.db")),
+            ),
             path: path.to_path_buf(),
             stores,
             pairs,
@@ -283,7 +311,10 @@ org = "b"
             c.stores["laptop"].table["path"].as_str(),
             Some("/etc/t/contacts/laptop")
         );
-        assert_eq!(c.stores["server"].table["path"].as_str(), Some("/srv/contacts"));
+        assert_eq!(
+            c.stores["server"].table["path"].as_str(),
+            Some("/srv/contacts")
+        );
         let p = &c.pairs[0];
         assert_eq!(p.policy.direction, Direction::AToB);
         assert_eq!(p.policy.conflict, ConflictRule::Manual);
@@ -310,7 +341,9 @@ org = "b"
             ("org = \"b\"", "org = \"c\"", "org"),
         ] {
             let bad = GOOD.replace(from, to);
-            let err = Config::parse(Path::new("t.toml"), &bad).expect_err(needle).to_string();
+            let err = Config::parse(Path::new("t.toml"), &bad)
+                .expect_err(needle)
+                .to_string();
             assert!(err.contains(needle) && err.starts_with("t.toml:1"), "{err}");
         }
     }

@@ -111,7 +111,11 @@ impl Engine {
 
     fn open_pair(&self, pair: &PairConfig) -> Result<OpenPair, EngineError> {
         let open = |name: &str| {
-            let store = self.config.stores.get(name).ok_or_else(|| EngineError::Usage(format!("no store named `{name}`")))?;
+            let store = self
+                .config
+                .stores
+                .get(name)
+                .ok_or_else(|| EngineError::Usage(format!("no store named `{name}`")))?;
             stores::open(store, pair.kind).map_err(|message| {
                 EngineError::Config(ConfigError::Invalid {
                     path: self.config.path.display().to_string(),
@@ -134,7 +138,9 @@ impl Engine {
             for (name, store) in [(&pair.a, &open.a), (&pair.b, &open.b)] {
                 let found = match store.collections().await {
                     Ok(c) => format!("{} collection(s)", c.len()),
-                    Err(e) if e.kind == tandem_store::ErrorKind::NotFound => "empty (will be created)".to_string(),
+                    Err(e) if e.kind == tandem_store::ErrorKind::NotFound => {
+                        "empty (will be created)".to_string()
+                    }
                     Err(e) => {
                         return Err(EngineError::Store {
                             store: name.clone(),
@@ -149,7 +155,11 @@ impl Engine {
     }
 
     /// Plans (`opts.dry_run`) or syncs the named pairs (all when empty).
-    pub async fn sync(&mut self, names: &[String], opts: &Options<'_>) -> Result<RunOutcome, EngineError> {
+    pub async fn sync(
+        &mut self,
+        names: &[String],
+        opts: &Options<'_>,
+    ) -> Result<RunOutcome, EngineError> {
         let pairs: Vec<PairConfig> = self
             .config
             .select(names)
@@ -160,10 +170,18 @@ impl Engine {
         let run = if opts.dry_run {
             None
         } else {
-            Some(self.state.begin_run("sync", &pairs.iter().map(|p| p.name.clone()).collect::<Vec<_>>())?)
+            Some(self.state.begin_run(
+                "sync",
+                &pairs.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+            )?)
         };
-        let mut outcome = RunOutcome { run, pairs: Vec::new() };
-        let result = self.sync_pairs(&pairs, run.unwrap_or(0), opts, &mut outcome).await;
+        let mut outcome = RunOutcome {
+            run,
+            pairs: Vec::new(),
+        };
+        let result = self
+            .sync_pairs(&pairs, run.unwrap_or(0), opts, &mut outcome)
+            .await;
         if let Some(run) = run {
             let verdict = match &result {
                 Err(_) => "failed",
@@ -206,23 +224,29 @@ impl Engine {
     /// clashing fields (other fields still merge), and syncs that item.
     pub async fn resolve(&mut self, id: i64, keep: Side) -> Result<RunOutcome, EngineError> {
         let conflict = self.state.conflict(id)?;
-        let pair = self
-            .config
-            .pair(&conflict.pair)
-            .cloned()
-            .ok_or_else(|| EngineError::Usage(format!("conflict {id} belongs to pair `{}`, which is no longer configured", conflict.pair)))?;
+        let pair = self.config.pair(&conflict.pair).cloned().ok_or_else(|| {
+            EngineError::Usage(format!(
+                "conflict {id} belongs to pair `{}`, which is no longer configured",
+                conflict.pair
+            ))
+        })?;
         let opts = Options {
             only: Some(HashSet::from([conflict.uid.clone()])),
             keep: HashMap::from([(conflict.uid.clone(), keep)]),
             ..Options::default()
         };
-        let run = self.state.begin_run("resolve", std::slice::from_ref(&pair.name))?;
+        let run = self
+            .state
+            .begin_run("resolve", std::slice::from_ref(&pair.name))?;
         let mut outcome = RunOutcome {
             run: Some(run),
             pairs: Vec::new(),
         };
-        let result = self.sync_pairs(std::slice::from_ref(&pair), run, &opts, &mut outcome).await;
-        self.state.finish_run(run, if result.is_ok() { "done" } else { "failed" })?;
+        let result = self
+            .sync_pairs(std::slice::from_ref(&pair), run, &opts, &mut outcome)
+            .await;
+        self.state
+            .finish_run(run, if result.is_ok() { "done" } else { "failed" })?;
         result?;
         // The item may have been synced away by other means meanwhile.
         if self.state.conflicts()?.iter().any(|c| c.id == id) {
@@ -235,7 +259,9 @@ impl Engine {
     pub async fn undo(&mut self, run: i64) -> Result<(i64, UndoReport), EngineError> {
         let journal = self.state.journal(run)?;
         if journal.is_empty() && !self.state.runs(usize::MAX)?.iter().any(|r| r.id == run) {
-            return Err(EngineError::Usage(format!("no run {run} (see `tandem history`)")));
+            return Err(EngineError::Usage(format!(
+                "no run {run} (see `tandem history`)"
+            )));
         }
         let mut opened: HashMap<String, OpenPair> = HashMap::new();
         for entry in &journal {
@@ -277,7 +303,14 @@ impl Engine {
                 return Err(e.into());
             }
         };
-        self.state.finish_run(undo, if report.failures.is_empty() { "done" } else { "partial" })?;
+        self.state.finish_run(
+            undo,
+            if report.failures.is_empty() {
+                "done"
+            } else {
+                "partial"
+            },
+        )?;
         Ok((undo, report))
     }
 

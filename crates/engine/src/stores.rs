@@ -12,8 +12,9 @@ pub fn open(config: &StoreConfig, kind: Kind) -> Result<Box<dyn Store>, String> 
     let keys = || config.table.clone();
     match config.store_type.as_str() {
         "vdir" => {
-            let vdir: tandem_stores::vdir::VdirConfig =
-                keys().try_into().map_err(|e: toml::de::Error| e.message().to_string())?;
+            let vdir: tandem_stores::vdir::VdirConfig = keys()
+                .try_into()
+                .map_err(|e: toml::de::Error| e.message().to_string())?;
             let store = tandem_stores::vdir::VdirStore::new(vdir, Format::for_kind(kind))
                 .map_err(|e| e.to_string())?;
             Ok(Box::new(store))

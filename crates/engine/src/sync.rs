@@ -41,7 +41,8 @@ pub struct Options<'a> {
 pub struct PairOutcome {
     pub name: String,
     pub report: Report,
-    /// The plan, for `plan` output (item operations; quiet items left out).
+    /// The plan, for `plan` output (item operations; quiet items left out);
+    /// only collected for a dry run.
     pub operations: Vec<Operation>,
     /// Set when a brake stopped the pair before any write.
     pub brake: Option<Brake>,
@@ -67,10 +68,26 @@ pub enum PairError {
 struct Scan {
     collection: String,
     links: Vec<Link>,
-    listed: [HashMap<String, String>; 2],
+    /// Where each link's items stand now, parallel to `links`.
+    presence: Vec<[Presence; 2]>,
+    listed: [Listing; 2],
     /// Ids on each side that no link claims.
     new: [Vec<Listed>; 2],
     missing: [bool; 2],
+}
+
+/// A listing: id → version.
+type Listing = HashMap<String, String, foldhash::fast::RandomState>;
+
+/// A linked item on one side, judged from the listing alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Presence {
+    /// Not linked on this side, or not listed any more.
+    Absent,
+    /// Listed at the version saved with the link.
+    Same,
+    /// Listed at another version.
+    Moved,
 }
 
 fn ix(side: Side) -> usize {
@@ -80,7 +97,7 @@ fn ix(side: Side) -> usize {
     }
 }
 
-fn linked<'l>(link: &'l Link, side: Side) -> Option<&'l tandem_state::Seen> {
+fn linked(link: &Link, side: Side) -> Option<&tandem_state::Seen> {
     match side {
         Side::A => link.a.as_ref(),
         Side::B => link.b.as_ref(),
@@ -136,10 +153,11 @@ pub async fn run_pair(
                 c.deletes += s
                     .links
                     .iter()
-                    .filter(|l| {
-                        let gone = linked(l, other).is_some_and(|seen| !s.listed[ix(other)].contains_key(&seen.id));
-                        let kept = linked(l, side).is_some_and(|seen| s.listed[ix(side)].get(&seen.id) == Some(&seen.version));
-                        gone && kept
+                    .zip(&s.presence)
+                    .filter(|(l, p)| {
+                        linked(l, other).is_some()
+                            && p[ix(other)] == Presence::Absent
+                            && p[ix(side)] == Presence::Same
                     })
                     .count() as u64;
             }
@@ -153,10 +171,21 @@ pub async fn run_pair(
         tracing::warn!(pair = %pair.name, "{brake}; going on because of --force");
     }
 
-    let total: u64 = scans.iter().map(|s| work_estimate(s)).sum();
+    let total: u64 = scans.iter().map(work_estimate).sum();
     let mut done = 0u64;
     for s in scans {
-        let report = sync_collection(pair, sides, state, run, opts, &s, &mut outcome, &mut done, total).await?;
+        let report = sync_collection(
+            pair,
+            sides,
+            state,
+            run,
+            opts,
+            &s,
+            &mut outcome,
+            &mut done,
+            total,
+        )
+        .await?;
         let mut replan: HashSet<String> = report.replan.iter().cloned().collect();
         outcome.report.add(Report {
             replan: Vec::new(),
@@ -173,7 +202,18 @@ pub async fn run_pair(
                 keep: opts.keep.clone(),
                 ..Options::default()
             };
-            let report = sync_collection(pair, sides, state, run, &retry, &again, &mut outcome, &mut done, total).await?;
+            let report = sync_collection(
+                pair,
+                sides,
+                state,
+                run,
+                &retry,
+                &again,
+                &mut outcome,
+                &mut done,
+                total,
+            )
+            .await?;
             replan = report.replan.iter().cloned().collect();
             outcome.report.add(Report {
                 replan: Vec::new(),
@@ -185,7 +225,8 @@ pub async fn run_pair(
                 store: format!("{}+{}", sides.a_name, sides.b_name),
                 collection: s.collection.clone(),
                 item: uid,
-                reason: "kept changing while being synced; left as it is, will be retried next run".into(),
+                reason: "kept changing while being synced; left as it is, will be retried next run"
+                    .into(),
             });
         }
     }
@@ -194,14 +235,9 @@ pub async fn run_pair(
 
 fn work_estimate(s: &Scan) -> u64 {
     (s.new[0].len() + s.new[1].len()) as u64
-        + s.links
+        + s.presence
             .iter()
-            .filter(|l| {
-                Side::BOTH.iter().any(|side| match linked(l, *side) {
-                    Some(seen) => s.listed[ix(*side)].get(&seen.id) != Some(&seen.version),
-                    None => false,
-                })
-            })
+            .filter(|p| **p != [Presence::Same; 2])
             .count() as u64
 }
 
@@ -212,13 +248,20 @@ async fn scan(
     sides: Sides<'_>,
     state: &mut dyn StateStore,
 ) -> Result<Scan, PairError> {
-    let links = state.links(pair, collection)?;
-    let mut listed: [HashMap<String, String>; 2] = [HashMap::new(), HashMap::new()];
+    // Both listings run on blocking threads while the links load here.
+    let (list_a, list_b, links) =
+        tokio::join!(sides.a.list(collection), sides.b.list(collection), async {
+            state.links(pair, collection)
+        });
+    let links = links?;
+    let mut listed: [Listing; 2] = [Listing::default(), Listing::default()];
     let mut missing = [false; 2];
-    for side in Side::BOTH {
-        match sides.store(side).list(collection).await {
+    for (side, result) in [(Side::A, list_a), (Side::B, list_b)] {
+        match result {
             Ok(items) => {
-                listed[ix(side)] = items.into_iter().map(|l| (l.id, l.version)).collect();
+                let mut map = Listing::with_capacity_and_hasher(items.len(), Default::default());
+                map.extend(items.into_iter().map(|l| (l.id, l.version)));
+                listed[ix(side)] = map;
             }
             Err(e) if e.kind == ErrorKind::NotFound => missing[ix(side)] = true,
             Err(error) => {
@@ -229,9 +272,22 @@ async fn scan(
             }
         }
     }
+    let presence: Vec<[Presence; 2]> = links
+        .iter()
+        .map(|l| {
+            Side::BOTH.map(|side| match linked(l, side) {
+                None => Presence::Absent,
+                Some(seen) => match listed[ix(side)].get(&seen.id) {
+                    None => Presence::Absent,
+                    Some(v) if *v == seen.version => Presence::Same,
+                    Some(_) => Presence::Moved,
+                },
+            })
+        })
+        .collect();
     let mut new: [Vec<Listed>; 2] = [Vec::new(), Vec::new()];
     for side in Side::BOTH {
-        let claimed: HashSet<&str> = links
+        let claimed: HashSet<&str, foldhash::fast::RandomState> = links
             .iter()
             .filter_map(|l| linked(l, side).map(|s| s.id.as_str()))
             .collect();
@@ -248,6 +304,7 @@ async fn scan(
     Ok(Scan {
         collection: collection.to_string(),
         links,
+        presence,
         listed,
         new,
         missing,
@@ -280,7 +337,11 @@ async fn sync_collection(
     // to it and there is something to put in it.
     for side in Side::BOTH {
         let other = side.other();
-        if s.missing[ix(side)] && !s.missing[ix(other)] && pair.policy.direction.writes(side) && !opts.dry_run {
+        if s.missing[ix(side)]
+            && !s.missing[ix(other)]
+            && pair.policy.direction.writes(side)
+            && !opts.dry_run
+        {
             if let Err(error) = sides.store(side).create_collection(collection).await {
                 return Err(PairError::Store {
                     store: sides.name(side).to_string(),
@@ -291,22 +352,31 @@ async fn sync_collection(
     }
 
     let links_by_uid: HashMap<&str, &Link> = s.links.iter().map(|l| (l.uid.as_str(), l)).collect();
-    let moved = |link: &Link, side: Side| match linked(link, side) {
-        Some(seen) => s.listed[ix(side)].get(&seen.id) != Some(&seen.version),
-        None => false,
-    };
     let mut claimed_uids: [HashSet<String>; 2] = [HashSet::new(), HashSet::new()];
     let mut consumed: HashSet<String> = HashSet::new();
     let wanted = |uid: &str| opts.only.as_ref().is_none_or(|o| o.contains(uid));
 
     // New items: the side with fewer new items is read first and held, so
     // items new on both sides pair up by UID.
-    let small = if s.new[0].len() <= s.new[1].len() { Side::A } else { Side::B };
+    let small = if s.new[0].len() <= s.new[1].len() {
+        Side::A
+    } else {
+        Side::B
+    };
     let large = small.other();
     let mut held: HashMap<String, Item> = HashMap::new();
     for chunk in s.new[ix(small)].chunks(CHUNK) {
         for item in fetch(sides, small, collection, chunk, pair, &mut report).await? {
-            if let Some(item) = claim(item, small, &links_by_uid, s, &mut claimed_uids, sides, collection, &mut report) {
+            if let Some(item) = claim(
+                item,
+                small,
+                &links_by_uid,
+                s,
+                &mut claimed_uids,
+                sides,
+                collection,
+                &mut report,
+            ) {
                 held.insert(item.record.uid.clone(), item);
             }
         }
@@ -314,7 +384,16 @@ async fn sync_collection(
     for chunk in s.new[ix(large)].chunks(CHUNK) {
         let mut work = Vec::new();
         for item in fetch(sides, large, collection, chunk, pair, &mut report).await? {
-            let Some(item) = claim(item, large, &links_by_uid, s, &mut claimed_uids, sides, collection, &mut report) else {
+            let Some(item) = claim(
+                item,
+                large,
+                &links_by_uid,
+                s,
+                &mut claimed_uids,
+                sides,
+                collection,
+                &mut report,
+            ) else {
                 continue;
             };
             let uid = item.record.uid.clone();
@@ -351,7 +430,18 @@ async fn sync_collection(
         }
         if work.len() >= CHUNK {
             *done += work.len() as u64;
-            process(pair, sides, state, run, opts, s, std::mem::take(&mut work), &mut report, outcome).await?;
+            process(
+                pair,
+                sides,
+                state,
+                run,
+                opts,
+                s,
+                std::mem::take(&mut work),
+                &mut report,
+                outcome,
+            )
+            .await?;
         }
     }
     *done += work.len() as u64;
@@ -359,12 +449,11 @@ async fn sync_collection(
 
     // Linked items that moved or vanished on some side.
     let mut work = Vec::new();
-    for link in &s.links {
+    for (link, presence) in s.links.iter().zip(&s.presence) {
         if consumed.contains(&link.uid) || !wanted(&link.uid) {
             continue;
         }
-        let absent = |side: Side| linked(link, side).is_none_or(|seen| !s.listed[ix(side)].contains_key(&seen.id));
-        if !(moved(link, Side::A) || moved(link, Side::B) || absent(Side::A) || absent(Side::B)) {
+        if *presence == [Presence::Same; 2] {
             outcome.unchanged += 1;
             continue;
         }
@@ -375,7 +464,18 @@ async fn sync_collection(
         });
         if work.len() >= CHUNK {
             *done += work.len() as u64;
-            process(pair, sides, state, run, opts, s, std::mem::take(&mut work), &mut report, outcome).await?;
+            process(
+                pair,
+                sides,
+                state,
+                run,
+                opts,
+                s,
+                std::mem::take(&mut work),
+                &mut report,
+                outcome,
+            )
+            .await?;
             if let Some(p) = opts.progress {
                 p(*done, total);
             }
@@ -415,7 +515,9 @@ async fn fetch(
     for r in results {
         match r {
             Ok(item) if item.record.kind == pair.kind => items.push(item),
-            Ok(item) => tracing::debug!(id = %item.id, kind = %item.record.kind, "not a {} item; ignored", pair.kind),
+            Ok(item) => {
+                tracing::debug!(id = %item.id, kind = %item.record.kind, "not a {} item; ignored", pair.kind)
+            }
             Err(e) => report.failures.push(Failure {
                 store: sides.name(side).to_string(),
                 collection: collection.to_string(),
@@ -423,7 +525,10 @@ async fn fetch(
                 reason: format!(
                     "{}{}: {}; skipped, nothing done to its twin",
                     e.kind.as_str(),
-                    e.field.as_ref().map(|f| format!(" (field {f})")).unwrap_or_default(),
+                    e.field
+                        .as_ref()
+                        .map(|f| format!(" (field {f})"))
+                        .unwrap_or_default(),
                     e.message
                 ),
             }),
@@ -455,7 +560,10 @@ fn claim(
             store: sides.name(side).to_string(),
             collection: collection.to_string(),
             item: item.id.clone(),
-            reason: format!("has the same UID `{uid}` as {}; skipped, not merged", seen.id),
+            reason: format!(
+                "has the same UID `{uid}` as {}; skipped, not merged",
+                seen.id
+            ),
         });
         return None;
     }
@@ -464,7 +572,9 @@ fn claim(
             store: sides.name(side).to_string(),
             collection: collection.to_string(),
             item: item.id.clone(),
-            reason: format!("another item on this side has the same UID `{uid}`; skipped, not merged"),
+            reason: format!(
+                "another item on this side has the same UID `{uid}`; skipped, not merged"
+            ),
         });
         return None;
     }
@@ -527,7 +637,10 @@ async fn process(
                         store: sides.name(side).to_string(),
                         collection: collection.to_string(),
                         item: item.id.clone(),
-                        reason: format!("its UID changed from `{uid}` to `{}`; skipped", item.record.uid),
+                        reason: format!(
+                            "its UID changed from `{uid}` to `{}`; skipped",
+                            item.record.uid
+                        ),
                     });
                     unreadable.insert(uid.clone());
                     continue;
@@ -544,7 +657,11 @@ async fn process(
         }
     }
 
-    let linked_uids: Vec<String> = work.iter().filter(|w| w.link.is_some()).map(|w| w.uid.clone()).collect();
+    let linked_uids: Vec<String> = work
+        .iter()
+        .filter(|w| w.link.is_some())
+        .map(|w| w.uid.clone())
+        .collect();
     let mut bases = state.bases(&pair.name, collection, &linked_uids)?;
     let open: HashMap<String, i64> = state
         .conflicts()?
@@ -570,7 +687,11 @@ async fn process(
             })
         };
         let entry = Entry {
-            base: if w.link.is_some() { bases.remove(&w.uid) } else { None },
+            base: if w.link.is_some() {
+                bases.remove(&w.uid)
+            } else {
+                None
+            },
             a: current(Side::A),
             b: current(Side::B),
             uid: w.uid,
@@ -578,8 +699,10 @@ async fn process(
         let policy = policy_for(&pair.policy, opts.keep.get(&entry.uid));
         let plan = decide(&entry, &policy);
         outcome.examined += 1;
-        if !plan.is_quiet() {
-            outcome.operations.extend(plan.operations(entry.base.is_none()));
+        if opts.dry_run && !plan.is_quiet() {
+            outcome
+                .operations
+                .extend(plan.operations(entry.base.is_none()));
         }
         entries.push(entry);
         plans.push(plan);

@@ -82,7 +82,9 @@ pub(crate) fn read(
             Ok(Value::DateTime { local, tz })
         }
         _ if dialect.partial_dates && pdt.hour.is_none() => match (pdt.year, pdt.month, pdt.day) {
-            (None, Some(m), Some(d)) if NaiveDate::from_ymd_opt(2000, m.into(), d.into()).is_some() => {
+            (None, Some(m), Some(d))
+                if NaiveDate::from_ymd_opt(2000, m.into(), d.into()).is_some() =>
+            {
                 Ok(Value::Date(format!("--{m:02}-{d:02}")))
             }
             (Some(y), Some(m), None) if (1..=12).contains(&m) => {
@@ -100,10 +102,14 @@ pub(crate) fn write(value: &Value, dialect: Dialect) -> Result<Native, String> {
     match value {
         Value::Date(text) => write_date(text, dialect),
         Value::DateTime { local, tz } => {
-            let parsed = parse_local(local)
-                .ok_or_else(|| format!("invalid date-time `{local}` (expected YYYY-MM-DDTHH:MM:SS)"))?;
+            let parsed = parse_local(local).ok_or_else(|| {
+                format!("invalid date-time `{local}` (expected YYYY-MM-DDTHH:MM:SS)")
+            })?;
             let mut pdt = PartialDateTime {
-                year: Some(u16::try_from(parsed.year()).map_err(|_| format!("year out of range in `{local}`"))?),
+                year: Some(
+                    u16::try_from(parsed.year())
+                        .map_err(|_| format!("year out of range in `{local}`"))?,
+                ),
                 month: Some(small(parsed.month())),
                 day: Some(small(parsed.day())),
                 hour: Some(small(parsed.hour())),
@@ -171,7 +177,10 @@ fn write_date(text: &str, dialect: Dialect) -> Result<Native, String> {
         return Err(invalid());
     } else if let Some(rest) = text.strip_prefix("--") {
         let (m, d) = rest.split_once('-').ok_or_else(invalid)?;
-        let (m, d) = (digits(m, 2).ok_or_else(invalid)?, digits(d, 2).ok_or_else(invalid)?);
+        let (m, d) = (
+            digits(m, 2).ok_or_else(invalid)?,
+            digits(d, 2).ok_or_else(invalid)?,
+        );
         NaiveDate::from_ymd_opt(2000, m, d).ok_or_else(invalid)?;
         PartialDateTime {
             month: Some(small(m)),
@@ -179,7 +188,10 @@ fn write_date(text: &str, dialect: Dialect) -> Result<Native, String> {
             ..PartialDateTime::default()
         }
     } else if let Some((y, m)) = text.split_once('-') {
-        let (y, m) = (digits(y, 4).ok_or_else(invalid)?, digits(m, 2).ok_or_else(invalid)?);
+        let (y, m) = (
+            digits(y, 4).ok_or_else(invalid)?,
+            digits(m, 2).ok_or_else(invalid)?,
+        );
         if !(1..=12).contains(&m) {
             return Err(invalid());
         }
@@ -379,6 +391,9 @@ mod tests {
     #[test]
     fn day_arithmetic() {
         assert_eq!(add_days("2024-02-28", 2).as_deref(), Some("2024-03-01"));
-        assert_eq!(date_part(&dt("2024-01-08T10:00:00", None)), Some("2024-01-08"));
+        assert_eq!(
+            date_part(&dt("2024-01-08T10:00:00", None)),
+            Some("2024-01-08")
+        );
     }
 }

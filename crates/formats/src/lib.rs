@@ -61,7 +61,9 @@ impl Format {
     /// are ignored, and the legacy `text/x-vcard` is accepted.
     pub fn from_media_type(s: &str) -> Option<Format> {
         let essence = s.split(';').next().unwrap_or_default().trim();
-        if essence.eq_ignore_ascii_case("text/vcard") || essence.eq_ignore_ascii_case("text/x-vcard") {
+        if essence.eq_ignore_ascii_case("text/vcard")
+            || essence.eq_ignore_ascii_case("text/x-vcard")
+        {
             Some(Format::VCard)
         } else if essence.eq_ignore_ascii_case("text/calendar") {
             Some(Format::ICalendar)
@@ -125,7 +127,11 @@ pub fn render(format: Format, record: &Record) -> Result<String, FormatError> {
 /// equal in meaning. `parse(patch(original, changes))` equals
 /// `parse(original)` with `changes` applied ([`Record::apply`]); a change
 /// that cannot be written faithfully is an error naming the field.
-pub fn patch(format: Format, original: &str, changes: &[FieldChange]) -> Result<String, FormatError> {
+pub fn patch(
+    format: Format,
+    original: &str,
+    changes: &[FieldChange],
+) -> Result<String, FormatError> {
     match format {
         Format::VCard => vcard::patch(original, changes),
         Format::ICalendar => icalendar::patch(original, changes),

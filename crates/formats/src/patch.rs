@@ -175,7 +175,9 @@ pub(crate) fn choose(
                 fields = ?differences(expected, &got),
                 "spliced patch did not read back as expected; rewriting the whole item"
             ),
-            Err(error) => tracing::warn!(%error, "spliced patch did not parse; rewriting the whole item"),
+            Err(error) => {
+                tracing::warn!(%error, "spliced patch did not parse; rewriting the whole item")
+            }
         },
         Err(reason) => tracing::debug!(%reason, "cannot splice; rewriting the whole item"),
     }
@@ -207,7 +209,7 @@ pub(crate) fn choose(
 mod tests {
     use super::*;
 
-    fn name(s: &&'static str) -> &'static str {
+    fn name<'a>(s: &'a &'static str) -> &'a str {
         s.split(':').next().unwrap_or_default()
     }
 
@@ -222,7 +224,11 @@ mod tests {
     #[test]
     fn edits_of_absent_properties_append() {
         let mut entries = vec!["B:1"];
-        apply_to_entries(&mut entries, &PropertyEdit::new(0, "A", vec![Emit::New("A:1")]), name);
+        apply_to_entries(
+            &mut entries,
+            &PropertyEdit::new(0, "A", vec![Emit::New("A:1")]),
+            name,
+        );
         assert_eq!(entries, vec!["B:1", "A:1"]);
         apply_to_entries(&mut entries, &PropertyEdit::new(0, "B", vec![]), name);
         assert_eq!(entries, vec!["A:1"]);

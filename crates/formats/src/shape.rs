@@ -45,7 +45,10 @@ pub(crate) fn map<'v>(
     let Value::Map(map) = value else {
         return Err(FormatError::field(
             field,
-            format!("expected a map with keys {}, found `{value}`", allowed.join(", ")),
+            format!(
+                "expected a map with keys {}, found `{value}`",
+                allowed.join(", ")
+            ),
         ));
     };
     if let Some(key) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -102,7 +105,10 @@ mod tests {
 
     #[test]
     fn type_lists_are_canonical() {
-        assert_eq!(type_list(["HOME,work", " pref", "Home"], &["pref"]), "home,work");
+        assert_eq!(
+            type_list(["HOME,work", " pref", "Home"], &["pref"]),
+            "home,work"
+        );
         assert_eq!(type_list([""], &[]), "");
     }
 

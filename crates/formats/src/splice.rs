@@ -397,11 +397,20 @@ mod tests {
         let scan = Scan::new(vcf, true);
         let mut splice = Splice::new(vcf, &scan);
         splice
-            .replace_property(0, "EMAIL", &[Piece::Keep(1), Piece::Text("EMAIL:c@x\r\n".into())])
+            .replace_property(
+                0,
+                "EMAIL",
+                &[Piece::Keep(1), Piece::Text("EMAIL:c@x\r\n".into())],
+            )
             .unwrap();
-        assert_eq!(splice.finish(), "BEGIN:VCARD\nEMAIL:b@x\nEMAIL:c@x\nEND:VCARD");
+        assert_eq!(
+            splice.finish(),
+            "BEGIN:VCARD\nEMAIL:b@x\nEMAIL:c@x\nEND:VCARD"
+        );
         let mut splice = Splice::new(vcf, &scan);
-        assert!(splice.replace_property(0, "EMAIL", &[Piece::Keep(2)]).is_err());
+        assert!(splice
+            .replace_property(0, "EMAIL", &[Piece::Keep(2)])
+            .is_err());
     }
 
     #[test]

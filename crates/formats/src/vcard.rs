@@ -18,6 +18,11 @@
 //! `type` is the TYPE parameters lower-cased, sorted and joined by `,`,
 //! leaving out `pref` (and `internet` for emails), which say nothing the
 //! record keeps. A `tel:` prefix on phone numbers is left out likewise.
+//!
+//! FN is required, so removing `full_name` leaves an empty `FN:` (which
+//! reads back as absent); on 3.0 cards, where N is required too, removing
+//! every name part leaves `N:;;;;`. Patched lines are written in the card's
+//! own version.
 
 use crate::datetime::{self, VCARD};
 use crate::error::{shielded, FormatError};
@@ -33,7 +38,13 @@ use calcard::{Entry, Parser};
 use std::collections::BTreeSet;
 use tandem_record::{FieldChange, Kind, Record, Value};
 
-const N_PARTS: [&str; 5] = ["family_name", "given_name", "middle_name", "prefix", "suffix"];
+const N_PARTS: [&str; 5] = [
+    "family_name",
+    "given_name",
+    "middle_name",
+    "prefix",
+    "suffix",
+];
 const ADR_PARTS: [&str; 7] = [
     "po_box",
     "extended",
@@ -43,8 +54,8 @@ const ADR_PARTS: [&str; 7] = [
     "postal_code",
     "country",
 ];
-const EMAIL_IMPLIED: [&str; 2] = ["pref", "internet"];
-const TEL_IMPLIED: [&str; 1] = ["pref"];
+const EMAIL_IMPLIED_TYPES: [&str; 2] = ["pref", "internet"];
+const IMPLIED_TYPES: [&str; 1] = ["pref"];
 /// Apple writes year-less birthdays as `1604-MM-DD` with this parameter.
 const APPLE_OMIT_YEAR: &str = "X-APPLE-OMIT-YEAR";
 
@@ -58,6 +69,9 @@ pub(crate) fn render(record: &Record) -> Result<String, FormatError> {
             "a vCard holds contacts, not a {}",
             record.kind
         )));
+    }
+    if record.uid.is_empty() {
+        return Err(FormatError::new("the record has no UID"));
     }
     for field in record.fields.keys() {
         patch::check_field(Kind::Contact, field)?;
@@ -82,7 +96,10 @@ pub(crate) fn render(record: &Record) -> Result<String, FormatError> {
 pub(crate) fn patch(original: &str, changes: &[FieldChange]) -> Result<String, FormatError> {
     let card = read_card(original)?;
     let record = to_record(&card)?;
-    let target = patch::target(&record, changes, |_, _| Ok(()))?;
+    let target = patch::target(&record, changes, |target, _| {
+        settle(target);
+        Ok(())
+    })?;
     let version = card.version().unwrap_or_default();
     let edits = plan(&card, &target.record, &target.changed, version)?;
     if edits.is_empty() {
@@ -139,11 +156,7 @@ fn read_card(text: &str) -> Result<VCard, FormatError> {
                     "expected a vCard, found iCalendar data (BEGIN:VCALENDAR)",
                 ))
             }
-            other => {
-                return Err(FormatError::new(format!(
-                    "not a valid vCard: {other:?}"
-                )))
-            }
+            other => return Err(FormatError::new(format!("not a valid vCard: {other:?}"))),
         }
     }
     match cards.len() {
@@ -186,15 +199,27 @@ fn to_record(card: &VCard) -> Result<Record, FormatError> {
     record.set("note", text_of(card, VCardProperty::Note));
     record.set(
         "emails",
-        Value::List(card.properties(&VCardProperty::Email).map(read_email).collect()),
+        Value::List(
+            card.properties(&VCardProperty::Email)
+                .map(read_email)
+                .collect(),
+        ),
     );
     record.set(
         "phones",
-        Value::List(card.properties(&VCardProperty::Tel).map(read_phone).collect()),
+        Value::List(
+            card.properties(&VCardProperty::Tel)
+                .map(read_phone)
+                .collect(),
+        ),
     );
     record.set(
         "addresses",
-        Value::List(card.properties(&VCardProperty::Adr).map(read_address).collect()),
+        Value::List(
+            card.properties(&VCardProperty::Adr)
+                .map(read_address)
+                .collect(),
+        ),
     );
     record.set(
         "urls",
@@ -277,7 +302,7 @@ fn type_text(param: &VCardParameterValue) -> Option<&str> {
 fn read_email(entry: &VCardEntry) -> Value {
     Value::map([
         ("value", Value::Text(component_text(entry.values.first()))),
-        ("type", types_of(entry, &EMAIL_IMPLIED)),
+        ("type", types_of(entry, &EMAIL_IMPLIED_TYPES)),
     ])
 }
 
@@ -286,7 +311,7 @@ fn read_phone(entry: &VCardEntry) -> Value {
     let number = strip_tel(&number).to_string();
     Value::map([
         ("value", Value::Text(number)),
-        ("type", types_of(entry, &TEL_IMPLIED)),
+        ("type", types_of(entry, &IMPLIED_TYPES)),
     ])
 }
 
@@ -303,7 +328,7 @@ fn read_address(entry: &VCardEntry) -> Value {
         .enumerate()
         .map(|(i, key)| (*key, Value::Text(component_text(entry.values.get(i)))))
         .collect();
-    parts.push(("type", types_of(entry, &TEL_IMPLIED)));
+    parts.push(("type", types_of(entry, &IMPLIED_TYPES)));
     Value::map(parts)
 }
 
@@ -329,7 +354,7 @@ fn apple_omit_year(entry: &VCardEntry) -> Option<u16> {
     entry
         .params
         .iter()
-        .find(|p| matches!(&p.name, VCardParameterName::Other(n) if n.eq_ignore_ascii_case(APPLE_OMIT_YEAR)))
+        .find(|p| is_apple_omit_year(p))
         .and_then(|p| match &p.value {
             VCardParameterValue::Text(s) => s.trim().parse().ok(),
             VCardParameterValue::Integer(i) => u16::try_from(*i).ok(),
@@ -339,17 +364,49 @@ fn apple_omit_year(entry: &VCardEntry) -> Option<u16> {
 
 // ---------------------------------------------------------------- writing
 
+/// Puts equivalent spellings into the one the card reads back: type lists
+/// lower-cased and sorted without implied types, phone numbers without
+/// `tel:`. A patch compares its result against the settled record.
+fn settle(record: &mut Record) {
+    for (field, implied) in [
+        ("emails", &EMAIL_IMPLIED_TYPES[..]),
+        ("phones", &IMPLIED_TYPES[..]),
+        ("addresses", &IMPLIED_TYPES[..]),
+    ] {
+        let Some(Value::List(items)) = record.fields.get_mut(field) else {
+            continue;
+        };
+        for item in items.iter_mut() {
+            let Value::Map(map) = item else { continue };
+            if let Some(Value::Text(types)) = map.get_mut("type") {
+                *types = shape::type_list([types.as_str()], implied);
+            }
+            if field == "phones" {
+                if let Some(Value::Text(number)) = map.get_mut("value") {
+                    *number = strip_tel(number).to_string();
+                }
+            }
+        }
+    }
+}
+
 /// FN is required; a record without `full_name` gets one from its name
 /// parts, else its organisation, else its first email.
 fn derived_full_name(record: &Record) -> String {
     if let Some(Value::Text(name)) = record.get("full_name") {
         return name.clone();
     }
-    let parts: Vec<&str> = ["prefix", "given_name", "middle_name", "family_name", "suffix"]
-        .iter()
-        .filter_map(|f| record.get(f).and_then(Value::as_text))
-        .filter(|s| !s.is_empty())
-        .collect();
+    let parts: Vec<&str> = [
+        "prefix",
+        "given_name",
+        "middle_name",
+        "family_name",
+        "suffix",
+    ]
+    .iter()
+    .filter_map(|f| record.get(f).and_then(Value::as_text))
+    .filter(|s| !s.is_empty())
+    .collect();
     if !parts.is_empty() {
         return parts.join(" ");
     }
@@ -386,7 +443,11 @@ fn plan(
             .map(|v| shape::text("full_name", v))
             .transpose()?
             .unwrap_or_default();
-        edits.push(replace_first(card, VCardProperty::Fn, Some(text_values(value, false))));
+        edits.push(replace_first(
+            card,
+            VCardProperty::Fn,
+            Some(text_values(value, false)),
+        ));
     }
     if touched(&N_PARTS) {
         edits.push(plan_n(card, target, version)?);
@@ -395,13 +456,20 @@ fn plan(
         let values = get("nickname")
             .map(|v| shape::text("nickname", v))
             .transpose()?
-            .map(|s| s.split(',').map(|n| VCardValue::Text(n.to_string())).collect());
+            .map(|s| {
+                s.split(',')
+                    .map(|n| VCardValue::Text(n.to_string()))
+                    .collect()
+            });
         edits.push(replace_first(card, VCardProperty::Nickname, values));
     }
     if touched(&["org", "department"]) {
         edits.push(plan_org(card, target)?);
     }
-    for (field, property) in [("title", VCardProperty::Title), ("note", VCardProperty::Note)] {
+    for (field, property) in [
+        ("title", VCardProperty::Title),
+        ("note", VCardProperty::Note),
+    ] {
         if touched(&[field]) {
             let values = get(field)
                 .map(|v| shape::text(field, v))
@@ -411,19 +479,34 @@ fn plan(
         }
     }
     if touched(&["emails"]) {
-        edits.push(plan_list(card, VCardProperty::Email, "emails", get("emails"), read_email, |t, v| {
-            build_email(t, v)
-        })?);
+        edits.push(plan_list(
+            card,
+            VCardProperty::Email,
+            "emails",
+            get("emails"),
+            read_email,
+            build_email,
+        )?);
     }
     if touched(&["phones"]) {
-        edits.push(plan_list(card, VCardProperty::Tel, "phones", get("phones"), read_phone, |t, v| {
-            build_phone(t, v)
-        })?);
+        edits.push(plan_list(
+            card,
+            VCardProperty::Tel,
+            "phones",
+            get("phones"),
+            read_phone,
+            build_phone,
+        )?);
     }
     if touched(&["addresses"]) {
-        edits.push(plan_list(card, VCardProperty::Adr, "addresses", get("addresses"), read_address, |t, v| {
-            build_address(t, v)
-        })?);
+        edits.push(plan_list(
+            card,
+            VCardProperty::Adr,
+            "addresses",
+            get("addresses"),
+            read_address,
+            build_address,
+        )?);
     }
     if touched(&["urls"]) {
         edits.push(plan_list(
@@ -434,13 +517,16 @@ fn plan(
             |e| Value::Text(component_text(e.values.first())),
             |t, v| {
                 let url = shape::text("urls", v)?;
-                Ok(template(t, VCardProperty::Url).with_values(vec![VCardValue::Text(url.to_string())]))
+                Ok(template(t, VCardProperty::Url)
+                    .with_values(vec![VCardValue::Text(url.to_string())]))
             },
         )?);
     }
     if touched(&["birthday"]) {
         let existing = first(card, &VCardProperty::Bday);
-        let entry = get("birthday").map(|v| build_birthday(existing, v)).transpose()?;
+        let entry = get("birthday")
+            .map(|v| build_birthday(existing, v))
+            .transpose()?;
         let mut emit: Vec<Emit<VCardEntry>> = entry.into_iter().map(Emit::New).collect();
         if !emit.is_empty() {
             emit.extend((1..count(card, "BDAY")).map(Emit::Keep));
@@ -458,7 +544,11 @@ fn plan(
             ),
         };
         let entry = values.map(|values| {
-            template(first(card, &VCardProperty::Categories), VCardProperty::Categories).with_values(values)
+            template(
+                first(card, &VCardProperty::Categories),
+                VCardProperty::Categories,
+            )
+            .with_values(values)
         });
         edits.push(PropertyEdit::new(
             0,
@@ -495,7 +585,9 @@ fn text_values(text: &str, split_commas: bool) -> Vec<VCardValue> {
     if text.is_empty() {
         Vec::new()
     } else if split_commas && text.contains(',') {
-        vec![VCardValue::Component(text.split(',').map(str::to_string).collect())]
+        vec![VCardValue::Component(
+            text.split(',').map(str::to_string).collect(),
+        )]
     } else {
         vec![VCardValue::Text(text.to_string())]
     }
@@ -521,7 +613,11 @@ fn replace_first(
     PropertyEdit::new(0, &name, emit)
 }
 
-fn plan_n(card: &VCard, target: &Record, version: VCardVersion) -> Result<PropertyEdit<VCardEntry>, FormatError> {
+fn plan_n(
+    card: &VCard,
+    target: &Record,
+    version: VCardVersion,
+) -> Result<PropertyEdit<VCardEntry>, FormatError> {
     let existing = first(card, &VCardProperty::N);
     let mut values = Vec::with_capacity(5);
     for field in N_PARTS {
@@ -539,7 +635,8 @@ fn plan_n(card: &VCard, target: &Record, version: VCardVersion) -> Result<Proper
     let extras: Vec<VCardValue> = existing
         .map(|e| e.values.iter().skip(5).cloned().collect())
         .unwrap_or_default();
-    let all_empty = values.iter().all(|v| value_text(v).is_empty()) && extras.iter().all(|v| value_text(v).is_empty());
+    let all_empty = values.iter().all(|v| value_text(v).is_empty())
+        && extras.iter().all(|v| value_text(v).is_empty());
     // vCard 3.0 requires N; 4.0 lets it go.
     if all_empty && version == VCardVersion::V4_0 {
         return Ok(PropertyEdit::new(0, "N", Vec::new()));
@@ -563,7 +660,11 @@ fn plan_org(card: &VCard, target: &Record) -> Result<PropertyEdit<VCardEntry>, F
             .unwrap_or_default();
         values.push(VCardValue::Text(text.to_string()));
     }
-    values.extend(existing.map(|e| e.values.iter().skip(2).cloned().collect::<Vec<_>>()).unwrap_or_default());
+    values.extend(
+        existing
+            .map(|e| e.values.iter().skip(2).cloned().collect::<Vec<_>>())
+            .unwrap_or_default(),
+    );
     while values.len() > 1 && values.last().is_some_and(|v| value_text(v).is_empty()) {
         values.pop();
     }
@@ -591,7 +692,10 @@ fn plan_list(
     build: impl Fn(Option<&VCardEntry>, &Value) -> Result<VCardEntry, FormatError>,
 ) -> Result<PropertyEdit<VCardEntry>, FormatError> {
     let name = property.as_str().to_string();
-    let wanted = wanted.map(|v| shape::list(field, v)).transpose()?.unwrap_or_default();
+    let wanted = wanted
+        .map(|v| shape::list(field, v))
+        .transpose()?
+        .unwrap_or_default();
     let existing: Vec<&VCardEntry> = card.properties(&property).collect();
     let current: Vec<Value> = existing.iter().map(|e| read(e)).collect();
     let mut used = vec![false; wanted.len()];
@@ -607,7 +711,9 @@ fn plan_list(
         if slots[i].is_some() {
             continue;
         }
-        if let Some(j) = (0..wanted.len()).find(|j| !used[*j] && identity(&wanted[*j]) == identity(now)) {
+        if let Some(j) =
+            (0..wanted.len()).find(|j| !used[*j] && identity(&wanted[*j]) == identity(now))
+        {
             used[j] = true;
             slots[i] = Some(Emit::New(build(existing.get(i).copied(), &wanted[j])?));
         }
@@ -640,9 +746,15 @@ fn identity(value: &Value) -> String {
 fn set_types(entry: &mut VCardEntry, types: Option<&str>, implied: &[&str]) {
     entry.params.retain(|p| {
         p.name != VCardParameterName::Type
-            || type_text(&p.value).is_some_and(|t| implied.iter().any(|i| t.eq_ignore_ascii_case(i)))
+            || type_text(&p.value)
+                .is_some_and(|t| implied.iter().any(|i| t.eq_ignore_ascii_case(i)))
     });
-    for t in types.unwrap_or_default().split(',').map(str::trim).filter(|t| !t.is_empty()) {
+    for t in types
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
         let value = match VCardType::parse(t.as_bytes()) {
             Some(known) => VCardParameterValue::Type(known),
             None => VCardParameterValue::Text(t.to_ascii_lowercase()),
@@ -655,8 +767,13 @@ fn build_email(existing: Option<&VCardEntry>, value: &Value) -> Result<VCardEntr
     let map = shape::map("emails", value, &["value", "type"])?;
     let address = shape::map_text("emails", map, "value")?
         .ok_or_else(|| FormatError::field("emails", "an email needs a `value`"))?;
-    let mut entry = template(existing, VCardProperty::Email).with_values(vec![VCardValue::Text(address.to_string())]);
-    set_types(&mut entry, shape::map_text("emails", map, "type")?, &EMAIL_IMPLIED);
+    let mut entry = template(existing, VCardProperty::Email)
+        .with_values(vec![VCardValue::Text(address.to_string())]);
+    set_types(
+        &mut entry,
+        shape::map_text("emails", map, "type")?,
+        &EMAIL_IMPLIED_TYPES,
+    );
     Ok(entry)
 }
 
@@ -672,7 +789,11 @@ fn build_phone(existing: Option<&VCardEntry>, value: &Value) -> Result<VCardEntr
         number.to_string()
     };
     entry.values = vec![VCardValue::Text(number)];
-    set_types(&mut entry, shape::map_text("phones", map, "type")?, &TEL_IMPLIED);
+    set_types(
+        &mut entry,
+        shape::map_text("phones", map, "type")?,
+        &IMPLIED_TYPES,
+    );
     Ok(entry)
 }
 
@@ -689,7 +810,11 @@ fn build_address(existing: Option<&VCardEntry>, value: &Value) -> Result<VCardEn
     }
     values.extend(extras);
     entry.values = values;
-    set_types(&mut entry, shape::map_text("addresses", map, "type")?, &TEL_IMPLIED);
+    set_types(
+        &mut entry,
+        shape::map_text("addresses", map, "type")?,
+        &IMPLIED_TYPES,
+    );
     Ok(entry)
 }
 
@@ -708,7 +833,9 @@ fn build_birthday(existing: Option<&VCardEntry>, value: &Value) -> Result<VCardE
     let native = datetime::write(value, VCARD).map_err(|e| FormatError::field("birthday", e))?;
     let mut pdt = native.value;
     match apple_omit_year(&entry) {
-        Some(year) if pdt.year.is_none() && pdt.month.is_some() && pdt.day.is_some() => pdt.year = Some(year),
+        Some(year) if pdt.year.is_none() && pdt.month.is_some() && pdt.day.is_some() => {
+            pdt.year = Some(year)
+        }
         Some(_) => entry.params.retain(|p| !is_apple_omit_year(p)),
         None => {}
     }
@@ -724,9 +851,10 @@ fn write_entry(entry: &VCardEntry, version: VCardVersion) -> Result<String, Form
     // calcard writes a year-less date as `--12-10` in 3.0 but reads only the
     // 4.0 spelling `--1210` back, which 3.0 readers accept too.
     let is_v4 = version == VCardVersion::V4_0
-        || entry.values.iter().any(|v| {
-            matches!(v, VCardValue::PartialDateTime(pdt) if pdt.year.is_none())
-        });
+        || entry
+            .values
+            .iter()
+            .any(|v| matches!(v, VCardValue::PartialDateTime(pdt) if pdt.year.is_none()));
     let mut out = String::new();
     shielded("writing vCard", || entry.write_to(&mut out, is_v4))?
         .map_err(|_| FormatError::new(format!("cannot write {}", entry.name.as_str())))?;

@@ -34,9 +34,9 @@ impl FromStr for MaxDelete {
             }
             Ok(MaxDelete::Percent(p))
         } else {
-            s.parse()
-                .map(MaxDelete::Count)
-                .map_err(|_| format!("`{s}` is neither a count like \"100\" nor a percentage like \"50%\""))
+            s.parse().map(MaxDelete::Count).map_err(|_| {
+                format!("`{s}` is neither a count like \"100\" nor a percentage like \"50%\"")
+            })
         }
     }
 }
@@ -109,8 +109,7 @@ pub fn check_brakes(a: SideCounts, b: SideCounts, max: MaxDelete) -> Option<Brak
         let over = match max {
             MaxDelete::Count(n) => counts.deletes > n,
             MaxDelete::Percent(p) => {
-                counts.deletes > 0
-                    && (counts.deletes as f64) > (counts.linked as f64) * p / 100.0
+                counts.deletes > 0 && (counts.deletes as f64) > (counts.linked as f64) * p / 100.0
             }
         };
         if over {

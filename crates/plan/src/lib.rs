@@ -110,9 +110,9 @@ pub enum Write {
 impl Write {
     pub fn side(&self) -> Side {
         match self {
-            Write::Create { side, .. } | Write::Update { side, .. } | Write::Delete { side, .. } => {
-                *side
-            }
+            Write::Create { side, .. }
+            | Write::Update { side, .. }
+            | Write::Delete { side, .. } => *side,
         }
     }
 }
@@ -197,7 +197,13 @@ impl ItemPlan {
                 fields: fields.clone(),
                 reason: self.reason,
             }),
-            Outcome::Link { .. } if new_link && !self.writes.iter().any(|w| matches!(w, Write::Create { .. })) => {
+            Outcome::Link { .. }
+                if new_link
+                    && !self
+                        .writes
+                        .iter()
+                        .any(|w| matches!(w, Write::Create { .. })) =>
+            {
                 ops.push(Operation {
                     op: "link",
                     side: None,
@@ -260,7 +266,9 @@ pub fn decide(entry: &Entry, policy: &Policy) -> ItemPlan {
 
     match (base, a, b) {
         // ---- never linked ----
-        (None, Seen::Absent, Seen::Absent) => ItemPlan::new(uid, "nothing on either side", Outcome::Keep),
+        (None, Seen::Absent, Seen::Absent) => {
+            ItemPlan::new(uid, "nothing on either side", Outcome::Keep)
+        }
         (None, Seen::Changed(_, r), Seen::Absent) => create_from(uid, Side::A, r, policy),
         (None, Seen::Absent, Seen::Changed(_, r)) => create_from(uid, Side::B, r, policy),
         (None, Seen::Changed(ca, ra), Seen::Changed(cb, rb)) => {
@@ -274,7 +282,11 @@ pub fn decide(entry: &Entry, policy: &Policy) -> ItemPlan {
         }
         (Some(base), Seen::Same(ca), Seen::Same(cb)) => {
             if ca.moved || cb.moved {
-                ItemPlan::new(uid, "version moved, content unchanged", Outcome::Link { base: base.clone() })
+                ItemPlan::new(
+                    uid,
+                    "version moved, content unchanged",
+                    Outcome::Link { base: base.clone() },
+                )
             } else {
                 ItemPlan::new(uid, "unchanged", Outcome::Keep)
             }
@@ -285,9 +297,14 @@ pub fn decide(entry: &Entry, policy: &Policy) -> ItemPlan {
         (Some(base), Seen::Same(other), Seen::Changed(_, r)) => {
             one_side_changed(uid, Side::B, base, r, other, policy)
         }
-        (Some(base), Seen::Changed(ca, ra), Seen::Changed(cb, rb)) => {
-            merge(uid, Some(base), (ca, ra), (cb, rb), policy, "changed on both sides")
-        }
+        (Some(base), Seen::Changed(ca, ra), Seen::Changed(cb, rb)) => merge(
+            uid,
+            Some(base),
+            (ca, ra),
+            (cb, rb),
+            policy,
+            "changed on both sides",
+        ),
         (Some(base), Seen::Absent, Seen::Same(other)) => {
             deleted_on(uid, Side::A, base, other, policy)
         }
@@ -303,9 +320,19 @@ pub fn decide(entry: &Entry, policy: &Policy) -> ItemPlan {
 fn create_from(uid: &str, from: Side, record: &Record, policy: &Policy) -> ItemPlan {
     let to = from.other();
     if !policy.may_create(to) {
-        return ItemPlan::new(uid, "not created: the pair does not create on this side", Outcome::Keep);
+        return ItemPlan::new(
+            uid,
+            "not created: the pair does not create on this side",
+            Outcome::Keep,
+        );
     }
-    let mut plan = ItemPlan::new(uid, "new", Outcome::Link { base: record.clone() });
+    let mut plan = ItemPlan::new(
+        uid,
+        "new",
+        Outcome::Link {
+            base: record.clone(),
+        },
+    );
     plan.writes.push(Write::Create {
         side: to,
         record: record.clone(),
@@ -326,9 +353,19 @@ fn one_side_changed(
     if !policy.direction.writes(target) {
         // An edit on the target of a one-way pair is kept there; the base
         // stays the source's content so only later source edits flow.
-        return ItemPlan::new(uid, "edited on the one-way target: kept", Outcome::Link { base: base.clone() });
+        return ItemPlan::new(
+            uid,
+            "edited on the one-way target: kept",
+            Outcome::Link { base: base.clone() },
+        );
     }
-    let mut plan = ItemPlan::new(uid, "changed", Outcome::Link { base: record.clone() });
+    let mut plan = ItemPlan::new(
+        uid,
+        "changed",
+        Outcome::Link {
+            base: record.clone(),
+        },
+    );
     let changes = base.diff(record);
     if !changes.is_empty() {
         plan.writes.push(Write::Update {
@@ -355,7 +392,13 @@ fn deleted_on(uid: &str, gone: Side, base: &Record, other: &Current, policy: &Po
     } else if policy.direction.writes(gone) {
         // Deleted on the target of a one-way pair: the source restores it.
         let record = other.record.clone().unwrap_or_else(|| base.clone());
-        let mut plan = ItemPlan::new(uid, "deleted on the one-way target: restored", Outcome::Link { base: record.clone() });
+        let mut plan = ItemPlan::new(
+            uid,
+            "deleted on the one-way target: restored",
+            Outcome::Link {
+                base: record.clone(),
+            },
+        );
         plan.writes.push(Write::Create { side: gone, record });
         plan
     } else {
@@ -367,14 +410,24 @@ fn deleted_on(uid: &str, gone: Side, base: &Record, other: &Current, policy: &Po
 fn edit_beats_delete(uid: &str, edited: Side, record: &Record, policy: &Policy) -> ItemPlan {
     let gone = edited.other();
     if policy.direction.writes(gone) {
-        let mut plan = ItemPlan::new(uid, "edited on one side, deleted on the other: edit wins", Outcome::Link { base: record.clone() });
+        let mut plan = ItemPlan::new(
+            uid,
+            "edited on one side, deleted on the other: edit wins",
+            Outcome::Link {
+                base: record.clone(),
+            },
+        );
         plan.writes.push(Write::Create {
             side: gone,
             record: record.clone(),
         });
         plan
     } else {
-        ItemPlan::new(uid, "source deleted, target edited: target kept and unlinked", Outcome::Forget)
+        ItemPlan::new(
+            uid,
+            "source deleted, target edited: target kept and unlinked",
+            Outcome::Forget,
+        )
     }
 }
 
@@ -393,7 +446,11 @@ fn merge(
         settled,
     } = merge_fields(base, ra, rb, policy);
     if !conflicts.is_empty() {
-        let mut plan = ItemPlan::new(uid, "same field changed on both sides", Outcome::Conflict { fields: conflicts });
+        let mut plan = ItemPlan::new(
+            uid,
+            "same field changed on both sides",
+            Outcome::Conflict { fields: conflicts },
+        );
         plan.settled = settled;
         return plan;
     }

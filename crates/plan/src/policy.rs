@@ -64,9 +64,7 @@ pub struct Policy {
 impl Policy {
     /// True when a record may be created on `side`.
     pub fn may_create(&self, side: Side) -> bool {
-        !self.no_create
-            && self.direction.writes(side)
-            && self.create.is_none_or(|c| c.writes(side))
+        !self.no_create && self.direction.writes(side) && self.create.is_none_or(|c| c.writes(side))
     }
 
     /// Who wins `field` when both sides changed it, or `None` for the inbox.

@@ -254,7 +254,12 @@ fn field_table() {
         // B is newer, so `newest` picks B.
         let a = with_field(ta, Some(10));
         let b = with_field(tb, Some(20));
-        for rule in [ConflictRule::A, ConflictRule::B, ConflictRule::Newest, ConflictRule::Manual] {
+        for rule in [
+            ConflictRule::A,
+            ConflictRule::B,
+            ConflictRule::Newest,
+            ConflictRule::Manual,
+        ] {
             let policy = Policy {
                 conflict: rule,
                 ..Policy::default()
@@ -289,9 +294,19 @@ fn field_owner_beats_pair_rule_and_one_way_source_beats_both() {
         ..Policy::default()
     };
     policy.owners.insert("title".into(), Side::A);
-    assert_eq!(merge_fields(Some(&base), &a, &b, &policy).merged.get("title"), v('y').as_ref());
+    assert_eq!(
+        merge_fields(Some(&base), &a, &b, &policy)
+            .merged
+            .get("title"),
+        v('y').as_ref()
+    );
     policy.direction = Direction::BToA;
-    assert_eq!(merge_fields(Some(&base), &a, &b, &policy).merged.get("title"), v('z').as_ref());
+    assert_eq!(
+        merge_fields(Some(&base), &a, &b, &policy)
+            .merged
+            .get("title"),
+        v('z').as_ref()
+    );
 }
 
 #[test]
@@ -299,7 +314,12 @@ fn newest_ties_and_unknown_times_go_to_a() {
     let base = with_field('x', None);
     let policy = Policy::default();
     for (ma, mb) in [(None, None), (Some(5), Some(5)), (Some(9), None)] {
-        let m = merge_fields(Some(&base), &with_field('y', ma), &with_field('z', mb), &policy);
+        let m = merge_fields(
+            Some(&base),
+            &with_field('y', ma),
+            &with_field('z', mb),
+            &policy,
+        );
         assert_eq!(m.merged.get("title"), v('y').as_ref(), "{ma:?} {mb:?}");
     }
 }
@@ -319,17 +339,21 @@ fn lists_merge_element_wise() {
     };
     // (base, a, b, merged)
     #[rustfmt::skip]
-    let table: &[(&[&str], &[&str], &[&str], &[&str])] = &[
-        (&["x"], &["x", "a"], &["x", "b"], &["x", "a", "b"]),   // both add
-        (&["x", "y"], &["x"], &["x", "y", "b"], &["x", "b"]),    // A removes, B adds
-        (&["x", "y"], &["y"], &["x"], &[]),                      // each removes one
-        (&["x"], &[], &["x", "b"], &["b"]),                      // A empties, B adds
-        (&[], &["a"], &["b"], &["a", "b"]),
+    let table: &[[&[&str]; 4]] = &[
+        [&["x"], &["x", "a"], &["x", "b"], &["x", "a", "b"]],   // both add
+        [&["x", "y"], &["x"], &["x", "y", "b"], &["x", "b"]],    // A removes, B adds
+        [&["x", "y"], &["y"], &["x"], &[]],                      // each removes one
+        [&["x"], &[], &["x", "b"], &["b"]],                      // A empties, B adds
+        [&[], &["a"], &["b"], &["a", "b"]],
     ];
-    for (b0, a, b, want) in table {
+    for [b0, a, b, want] in table {
         let m = merge_fields(Some(&emails(b0)), &emails(a), &emails(b), &policy);
         assert!(m.conflicts.is_empty());
-        assert!(m.merged.same_content(&emails(want)), "{b0:?} {a:?} {b:?} -> {:?}", m.merged);
+        assert!(
+            m.merged.same_content(&emails(want)),
+            "{b0:?} {a:?} {b:?} -> {:?}",
+            m.merged
+        );
     }
     // Never synced: union.
     let m = merge_fields(None, &emails(&["a", "x"]), &emails(&["x", "b"]), &policy);
@@ -350,7 +374,12 @@ fn manual_conflict_writes_nothing() {
     };
     let plan = decide(&entry, &policy);
     assert!(plan.writes.is_empty());
-    assert_eq!(plan.outcome, Outcome::Conflict { fields: vec!["title".into()] });
+    assert_eq!(
+        plan.outcome,
+        Outcome::Conflict {
+            fields: vec!["title".into()]
+        }
+    );
     assert_eq!(plan.operations(false)[0].op, "conflict");
 }
 
@@ -381,12 +410,30 @@ fn update_carries_only_changed_fields_and_expected_version() {
 #[test]
 fn brakes() {
     let max = MaxDelete::default();
-    let ok = SideCounts { linked: 10, listed: 10, deletes: 0 };
-    let emptied = SideCounts { linked: 10, listed: 0, deletes: 0 };
-    let deleting = SideCounts { linked: 10, listed: 10, deletes: 6 };
+    let ok = SideCounts {
+        linked: 10,
+        listed: 10,
+        deletes: 0,
+    };
+    let emptied = SideCounts {
+        linked: 10,
+        listed: 0,
+        deletes: 0,
+    };
+    let deleting = SideCounts {
+        linked: 10,
+        listed: 10,
+        deletes: 6,
+    };
     assert!(check_brakes(ok, ok, max).is_none());
-    assert!(matches!(check_brakes(emptied, ok, max), Some(Brake::SideEmptied { side: Side::A, .. })));
-    assert!(matches!(check_brakes(ok, deleting, max), Some(Brake::TooManyDeletes { side: Side::B, .. })));
+    assert!(matches!(
+        check_brakes(emptied, ok, max),
+        Some(Brake::SideEmptied { side: Side::A, .. })
+    ));
+    assert!(matches!(
+        check_brakes(ok, deleting, max),
+        Some(Brake::TooManyDeletes { side: Side::B, .. })
+    ));
     assert!(check_brakes(ok, SideCounts { deletes: 5, ..ok }, max).is_none());
     assert!(check_brakes(ok, deleting, MaxDelete::Count(6)).is_none());
     assert!(check_brakes(ok, deleting, MaxDelete::Count(5)).is_some());

@@ -135,6 +135,10 @@ pub struct Run {
     pub outcome: String,
 }
 
+/// A journal entry's outcome: `(seq, id, version_after, after)`; `id` is
+/// `None` to keep the one journaled (always known except for creates).
+pub type JournalDone = (i64, Option<String>, Option<String>, Option<Image>);
+
 /// Everything one step of a run records, committed atomically.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Batch {
@@ -145,10 +149,12 @@ pub struct Batch {
     /// UIDs whose link is gone (both sides deleted, or unlinked).
     pub forget: Vec<String>,
     /// Journal entries to mark done: `(seq, id, version_after, after)`.
-    pub done: Vec<(i64, Option<String>, Option<String>, Option<Image>)>,
-    /// Conflicts to add to the inbox.
+    pub done: Vec<JournalDone>,
+    /// Conflicts to add to the inbox; each replaces the open conflict of
+    /// the same item, if any.
     pub conflicts: Vec<Conflict>,
-    /// Conflicts settled (by `resolve` or because the item was synced).
+    /// Conflicts settled (by `resolve` or because the item was synced);
+    /// settling one that is no longer open is not an error.
     pub settled: Vec<i64>,
 }
 
@@ -204,8 +210,12 @@ pub trait StateStore: Send {
     fn collections(&self, pair: &str) -> Result<Vec<String>>;
 
     /// The base records of the given UIDs (missing UIDs are left out).
-    fn bases(&self, pair: &str, collection: &str, uids: &[String])
-        -> Result<HashMap<String, Record>>;
+    fn bases(
+        &self,
+        pair: &str,
+        collection: &str,
+        uids: &[String],
+    ) -> Result<HashMap<String, Record>>;
 
     /// Starts a run and returns its id.
     fn begin_run(&mut self, command: &str, pairs: &[String]) -> Result<i64>;
@@ -252,6 +262,11 @@ pub trait StateStore: Send {
     /// A change-feed token (sync-token) saved for a store's collection.
     fn token(&self, pair: &str, side: Side, collection: &str) -> Result<Option<String>>;
 
-    fn set_token(&mut self, pair: &str, side: Side, collection: &str, token: Option<&str>)
-        -> Result<()>;
+    fn set_token(
+        &mut self,
+        pair: &str,
+        side: Side,
+        collection: &str,
+        token: Option<&str>,
+    ) -> Result<()>;
 }

@@ -7,8 +7,27 @@ mod harness;
 use harness::{card, files_in, prop, props, Scenario};
 
 fn two_cards(s: &Scenario) {
-    s.put("a", "u1.vcf", &card("u1", &["FN:Ada Lovelace", "N:Lovelace;Ada;;;", "TITLE:Analyst", "EMAIL;TYPE=work:ada@example.org"]));
-    s.put("a", "u2.vcf", &card("u2", &["FN:Alan Turing", "N:Turing;Alan;;;", "ORG:Bletchley"]));
+    s.put(
+        "a",
+        "u1.vcf",
+        &card(
+            "u1",
+            &[
+                "FN:Ada Lovelace",
+                "N:Lovelace;Ada;;;",
+                "TITLE:Analyst",
+                "EMAIL;TYPE=work:ada@example.org",
+            ],
+        ),
+    );
+    s.put(
+        "a",
+        "u2.vcf",
+        &card(
+            "u2",
+            &["FN:Alan Turing", "N:Turing;Alan;;;", "ORG:Bletchley"],
+        ),
+    );
 }
 
 #[test]
@@ -18,19 +37,40 @@ fn create_update_delete_flow_both_ways() {
     s.put("a", "u3.vcf", &card("u3", &["FN:Grace Hopper"]));
     s.sync();
     assert_eq!(s.files("b"), vec!["u1.vcf", "u2.vcf", "u3.vcf"]);
-    assert_eq!(prop(&s.read("b", "u1.vcf"), "TITLE").as_deref(), Some("Analyst"));
+    assert_eq!(
+        prop(&s.read("b", "u1.vcf"), "TITLE").as_deref(),
+        Some("Analyst")
+    );
 
     // Create on B flows to A.
     s.put("b", "u4.vcf", &card("u4", &["FN:Katherine Johnson"]));
     // Update on B flows to A.
-    s.put("b", "u1.vcf", &card("u1", &["FN:Ada Lovelace", "N:Lovelace;Ada;;;", "TITLE:Countess", "EMAIL;TYPE=work:ada@example.org"]));
+    s.put(
+        "b",
+        "u1.vcf",
+        &card(
+            "u1",
+            &[
+                "FN:Ada Lovelace",
+                "N:Lovelace;Ada;;;",
+                "TITLE:Countess",
+                "EMAIL;TYPE=work:ada@example.org",
+            ],
+        ),
+    );
     // Delete on A flows to B.
     s.remove("a", "u2.vcf");
     s.sync();
     assert_eq!(s.files("a"), vec!["u1.vcf", "u3.vcf", "u4.vcf"]);
     assert_eq!(s.files("b"), vec!["u1.vcf", "u3.vcf", "u4.vcf"]);
-    assert_eq!(prop(&s.read("a", "u1.vcf"), "TITLE").as_deref(), Some("Countess"));
-    assert_eq!(prop(&s.read("a", "u4.vcf"), "FN").as_deref(), Some("Katherine Johnson"));
+    assert_eq!(
+        prop(&s.read("a", "u1.vcf"), "TITLE").as_deref(),
+        Some("Countess")
+    );
+    assert_eq!(
+        prop(&s.read("a", "u4.vcf"), "FN").as_deref(),
+        Some("Katherine Johnson")
+    );
 }
 
 #[test]
@@ -41,7 +81,11 @@ fn no_op_sync_writes_nothing_and_keeps_mtimes() {
     let stamp = |side: &str| -> Vec<std::time::SystemTime> {
         s.files(side)
             .iter()
-            .map(|f| std::fs::metadata(s.path(side, f)).and_then(|m| m.modified()).expect("mtime"))
+            .map(|f| {
+                std::fs::metadata(s.path(side, f))
+                    .and_then(|m| m.modified())
+                    .expect("mtime")
+            })
             .collect()
     };
     let (before_a, before_b) = (stamp("a"), stamp("b"));
@@ -49,7 +93,10 @@ fn no_op_sync_writes_nothing_and_keeps_mtimes() {
     assert_eq!(plan.code, 0, "{plan:?}");
     assert!(plan.stdout.contains("\"operations\":[]"), "{plan:?}");
     let run = s.sync();
-    assert!(run.stdout.contains("created 0/0, updated 0/0, deleted 0/0"), "{run:?}");
+    assert!(
+        run.stdout.contains("created 0/0, updated 0/0, deleted 0/0"),
+        "{run:?}"
+    );
     assert_eq!((stamp("a"), stamp("b")), (before_a, before_b));
 }
 
@@ -58,23 +105,84 @@ fn different_fields_merge() {
     let s = Scenario::new("contact", "");
     two_cards(&s);
     s.sync();
-    s.put("a", "u1.vcf", &card("u1", &["FN:Ada Lovelace", "N:Lovelace;Ada;;;", "TITLE:Lead", "EMAIL;TYPE=work:ada@example.org"]));
-    s.put("b", "u1.vcf", &card("u1", &["FN:Ada Lovelace", "N:Lovelace;Ada;;;", "TITLE:Analyst", "EMAIL;TYPE=work:ada@example.org", "NOTE:met at expo"]));
+    s.put(
+        "a",
+        "u1.vcf",
+        &card(
+            "u1",
+            &[
+                "FN:Ada Lovelace",
+                "N:Lovelace;Ada;;;",
+                "TITLE:Lead",
+                "EMAIL;TYPE=work:ada@example.org",
+            ],
+        ),
+    );
+    s.put(
+        "b",
+        "u1.vcf",
+        &card(
+            "u1",
+            &[
+                "FN:Ada Lovelace",
+                "N:Lovelace;Ada;;;",
+                "TITLE:Analyst",
+                "EMAIL;TYPE=work:ada@example.org",
+                "NOTE:met at expo",
+            ],
+        ),
+    );
     s.sync();
     for side in ["a", "b"] {
         let text = s.read(side, "u1.vcf");
-        assert_eq!(prop(&text, "TITLE").as_deref(), Some("Lead"), "{side}: {text}");
-        assert_eq!(prop(&text, "NOTE").as_deref(), Some("met at expo"), "{side}: {text}");
+        assert_eq!(
+            prop(&text, "TITLE").as_deref(),
+            Some("Lead"),
+            "{side}: {text}"
+        );
+        assert_eq!(
+            prop(&text, "NOTE").as_deref(),
+            Some("met at expo"),
+            "{side}: {text}"
+        );
     }
 }
 
 fn clash(policy: &str, fields: &str) -> Scenario {
     let s = Scenario::new("contact", &format!("conflict = \"{policy}\"\n{fields}"));
-    s.put("a", "u1.vcf", &card("u1", &["FN:Ada", "TITLE:Analyst", "ORG:Acme"]));
+    s.put(
+        "a",
+        "u1.vcf",
+        &card("u1", &["FN:Ada", "TITLE:Analyst", "ORG:Acme"]),
+    );
     s.sync();
     // A changes first (older REV), B later (newer REV); both change TITLE and ORG.
-    s.put("a", "u1.vcf", &card("u1", &["FN:Ada", "TITLE:From A", "ORG:Org A", "REV:20240101T000000Z"]));
-    s.put("b", "u1.vcf", &card("u1", &["FN:Ada", "TITLE:From B", "ORG:Org B", "REV:20250101T000000Z"]));
+    s.put(
+        "a",
+        "u1.vcf",
+        &card(
+            "u1",
+            &[
+                "FN:Ada",
+                "TITLE:From A",
+                "ORG:Org A",
+                "REV:20240101T000000Z",
+            ],
+        ),
+    );
+    s.put(
+        "b",
+        "u1.vcf",
+        &card(
+            "u1",
+            &[
+                "FN:Ada",
+                "TITLE:From B",
+                "ORG:Org B",
+                "REV:20250101T000000Z",
+            ],
+        ),
+    );
     s
 }
 
@@ -84,7 +192,11 @@ fn same_field_conflict_under_each_policy() {
         let s = clash(policy, "");
         s.sync();
         for side in ["a", "b"] {
-            assert_eq!(prop(&s.read(side, "u1.vcf"), "TITLE").as_deref(), Some(want), "{policy} {side}");
+            assert_eq!(
+                prop(&s.read(side, "u1.vcf"), "TITLE").as_deref(),
+                Some(want),
+                "{policy} {side}"
+            );
         }
     }
 }
@@ -96,7 +208,10 @@ fn manual_conflicts_wait_in_the_inbox_until_resolved() {
     let before_b = s.read("b", "u1.vcf");
     let run = s.sync();
     assert!(run.stdout.contains("1 conflict"), "{run:?}");
-    assert_eq!((s.read("a", "u1.vcf"), s.read("b", "u1.vcf")), (before_a, before_b));
+    assert_eq!(
+        (s.read("a", "u1.vcf"), s.read("b", "u1.vcf")),
+        (before_a, before_b)
+    );
     let list = s.tandem(&["conflicts", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&list.stdout).expect("json");
     let c = &v["conflicts"][0];
@@ -106,9 +221,13 @@ fn manual_conflicts_wait_in_the_inbox_until_resolved() {
     let id = c["id"].as_i64().expect("id").to_string();
     // A second sync neither writes nor duplicates the inbox entry.
     s.sync();
-    let again: serde_json::Value = serde_json::from_str(&s.tandem(&["conflicts", "--json"]).stdout).expect("json");
+    let again: serde_json::Value =
+        serde_json::from_str(&s.tandem(&["conflicts", "--json"]).stdout).expect("json");
     assert_eq!(again["conflicts"].as_array().map(Vec::len), Some(1));
-    let id = again["conflicts"][0]["id"].as_i64().map(|i| i.to_string()).unwrap_or(id);
+    let id = again["conflicts"][0]["id"]
+        .as_i64()
+        .map(|i| i.to_string())
+        .unwrap_or(id);
     let r = s.tandem(&["resolve", &id, "--keep", "b"]);
     assert_eq!(r.code, 0, "{r:?}");
     for side in ["a", "b"] {
@@ -116,7 +235,8 @@ fn manual_conflicts_wait_in_the_inbox_until_resolved() {
         assert_eq!(prop(&t, "TITLE").as_deref(), Some("From B"), "{side}");
         assert_eq!(prop(&t, "ORG").as_deref(), Some("Org B"), "{side}");
     }
-    let after: serde_json::Value = serde_json::from_str(&s.tandem(&["conflicts", "--json"]).stdout).expect("json");
+    let after: serde_json::Value =
+        serde_json::from_str(&s.tandem(&["conflicts", "--json"]).stdout).expect("json");
     assert_eq!(after["conflicts"], serde_json::json!([]));
 }
 
@@ -138,29 +258,75 @@ fn edit_beats_delete() {
     two_cards(&s);
     s.sync();
     s.remove("a", "u1.vcf");
-    s.put("b", "u1.vcf", &card("u1", &["FN:Ada Lovelace", "TITLE:Edited on B"]));
+    s.put(
+        "b",
+        "u1.vcf",
+        &card("u1", &["FN:Ada Lovelace", "TITLE:Edited on B"]),
+    );
     s.sync();
     assert!(s.exists("a", "u1.vcf"));
-    assert_eq!(prop(&s.read("a", "u1.vcf"), "TITLE").as_deref(), Some("Edited on B"));
+    assert_eq!(
+        prop(&s.read("a", "u1.vcf"), "TITLE").as_deref(),
+        Some("Edited on B")
+    );
     // And the other way round.
     s.remove("b", "u2.vcf");
-    s.put("a", "u2.vcf", &card("u2", &["FN:Alan Turing", "ORG:Edited on A"]));
+    s.put(
+        "a",
+        "u2.vcf",
+        &card("u2", &["FN:Alan Turing", "ORG:Edited on A"]),
+    );
     s.sync();
-    assert_eq!(prop(&s.read("b", "u2.vcf"), "ORG").as_deref(), Some("Edited on A"));
+    assert_eq!(
+        prop(&s.read("b", "u2.vcf"), "ORG").as_deref(),
+        Some("Edited on A")
+    );
 }
 
 #[test]
 fn multi_valued_fields_merge_element_wise() {
     let s = Scenario::new("contact", "");
-    s.put("a", "u1.vcf", &card("u1", &["FN:Ada", "EMAIL:ada@example.org", "CATEGORIES:vip"]));
+    s.put(
+        "a",
+        "u1.vcf",
+        &card("u1", &["FN:Ada", "EMAIL:ada@example.org", "CATEGORIES:vip"]),
+    );
     s.sync();
-    s.put("a", "u1.vcf", &card("u1", &["FN:Ada", "EMAIL:ada@example.org", "EMAIL:ada@home.example", "CATEGORIES:vip"]));
-    s.put("b", "u1.vcf", &card("u1", &["FN:Ada", "EMAIL:ada@example.org", "EMAIL:lovelace@work.example", "CATEGORIES:vip"]));
+    s.put(
+        "a",
+        "u1.vcf",
+        &card(
+            "u1",
+            &[
+                "FN:Ada",
+                "EMAIL:ada@example.org",
+                "EMAIL:ada@home.example",
+                "CATEGORIES:vip",
+            ],
+        ),
+    );
+    s.put(
+        "b",
+        "u1.vcf",
+        &card(
+            "u1",
+            &[
+                "FN:Ada",
+                "EMAIL:ada@example.org",
+                "EMAIL:lovelace@work.example",
+                "CATEGORIES:vip",
+            ],
+        ),
+    );
     s.sync();
     for side in ["a", "b"] {
         assert_eq!(
             props(&s.read(side, "u1.vcf"), "EMAIL"),
-            vec!["ada@example.org", "ada@home.example", "lovelace@work.example"],
+            vec![
+                "ada@example.org",
+                "ada@home.example",
+                "lovelace@work.example"
+            ],
             "{side}"
         );
     }
@@ -187,7 +353,10 @@ fn same_uid_new_on_both_sides_links_and_merges() {
     s.put("b", "y.vcf", &card("same", &["FN:Ada"]));
     let plan = s.tandem(&["plan", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&plan.stdout).expect("json");
-    assert_eq!(v["pairs"][0]["operations"], serde_json::json!([{"op": "link", "id": "same", "fields": [], "reason": "new on both sides"}]));
+    assert_eq!(
+        v["pairs"][0]["operations"],
+        serde_json::json!([{"op": "link", "id": "same", "fields": [], "reason": "new on both sides"}])
+    );
     let run = s.sync();
     assert!(run.stdout.contains("created 0/0, updated 0/0"), "{run:?}");
 }
@@ -197,7 +366,11 @@ fn brakes_stop_before_any_write_unless_forced() {
     // Too many deletions.
     let s = Scenario::new("contact", "max_delete = \"50%\"");
     for i in 0..4 {
-        s.put("a", &format!("u{i}.vcf"), &card(&format!("u{i}"), &["FN:Someone"]));
+        s.put(
+            "a",
+            &format!("u{i}.vcf"),
+            &card(&format!("u{i}"), &["FN:Someone"]),
+        );
     }
     s.sync();
     for i in 0..3 {
@@ -231,7 +404,11 @@ fn one_way_pairs_never_write_their_source() {
     s.sync();
     assert_eq!(s.files("b").len(), 2);
     let a_before = s.read("a", "u1.vcf");
-    s.put("b", "u1.vcf", &card("u1", &["FN:Ada Lovelace", "TITLE:Changed on target"]));
+    s.put(
+        "b",
+        "u1.vcf",
+        &card("u1", &["FN:Ada Lovelace", "TITLE:Changed on target"]),
+    );
     s.put("b", "new.vcf", &card("new", &["FN:Only on B"]));
     s.remove("b", "u2.vcf");
     s.sync();
@@ -240,25 +417,56 @@ fn one_way_pairs_never_write_their_source() {
     // The target's deleted item is restored from the source.
     assert!(s.exists("b", "u2.vcf"));
     // A later change on the source flows to the target.
-    s.put("a", "u2.vcf", &card("u2", &["FN:Alan Turing", "ORG:Manchester"]));
+    s.put(
+        "a",
+        "u2.vcf",
+        &card("u2", &["FN:Alan Turing", "ORG:Manchester"]),
+    );
     s.sync();
-    assert_eq!(prop(&s.read("b", "u2.vcf"), "ORG").as_deref(), Some("Manchester"));
+    assert_eq!(
+        prop(&s.read("b", "u2.vcf"), "ORG").as_deref(),
+        Some("Manchester")
+    );
 }
 
 #[test]
 fn unknown_properties_survive_on_both_sides() {
     let s = Scenario::new("contact", "");
-    s.put("a", "u1.vcf", &card("u1", &["FN:Ada", "TITLE:Analyst", "X-A-ONLY;X-PARAM=keep:secret a", "item1.X-ABLABEL:custom label"]));
+    s.put(
+        "a",
+        "u1.vcf",
+        &card(
+            "u1",
+            &[
+                "FN:Ada",
+                "TITLE:Analyst",
+                "X-A-ONLY;X-PARAM=keep:secret a",
+                "item1.X-ABLABEL:custom label",
+            ],
+        ),
+    );
     s.sync();
     assert!(s.read("b", "u1.vcf").contains("X-A-ONLY"), "copied as is");
     // B gains its own unknown property; A changes a mapped field.
-    s.put("b", "u1.vcf", &s.read("b", "u1.vcf").replace("END:VCARD", "X-B-ONLY:from b\r\nEND:VCARD"));
+    s.put(
+        "b",
+        "u1.vcf",
+        &s.read("b", "u1.vcf")
+            .replace("END:VCARD", "X-B-ONLY:from b\r\nEND:VCARD"),
+    );
     s.sync();
-    s.put("a", "u1.vcf", &s.read("a", "u1.vcf").replace("TITLE:Analyst", "TITLE:Lead"));
+    s.put(
+        "a",
+        "u1.vcf",
+        &s.read("a", "u1.vcf").replace("TITLE:Analyst", "TITLE:Lead"),
+    );
     s.sync();
     let b = s.read("b", "u1.vcf");
     assert_eq!(prop(&b, "TITLE").as_deref(), Some("Lead"));
-    assert!(b.contains("X-B-ONLY:from b") && b.contains("X-A-ONLY") && b.contains("X-PARAM=keep"), "{b}");
+    assert!(
+        b.contains("X-B-ONLY:from b") && b.contains("X-A-ONLY") && b.contains("X-PARAM=keep"),
+        "{b}"
+    );
     assert!(b.contains("item1.X-ABLABEL"), "{b}");
 }
 
@@ -267,25 +475,50 @@ fn undo_restores_a_run() {
     let s = Scenario::new("contact", "max_delete = \"100%\"");
     two_cards(&s);
     s.sync();
-    s.put("a", "u1.vcf", &card("u1", &["FN:Ada Lovelace", "N:Lovelace;Ada;;;", "TITLE:Oops", "EMAIL;TYPE=work:ada@example.org"]));
+    s.put(
+        "a",
+        "u1.vcf",
+        &card(
+            "u1",
+            &[
+                "FN:Ada Lovelace",
+                "N:Lovelace;Ada;;;",
+                "TITLE:Oops",
+                "EMAIL;TYPE=work:ada@example.org",
+            ],
+        ),
+    );
     s.remove("a", "u2.vcf");
     let run = s.sync();
     assert!(!s.exists("b", "u2.vcf"));
     let history = s.tandem(&["history", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&history.stdout).expect("json");
     let last = &v["runs"][0];
-    assert_eq!(last["writes"].as_array().map(Vec::len), Some(2), "{history:?}");
+    assert_eq!(
+        last["writes"].as_array().map(Vec::len),
+        Some(2),
+        "{history:?}"
+    );
     let id = last["run"].as_i64().expect("run id").to_string();
     assert!(run.stdout.contains(&format!("run {id}")));
     let undo = s.tandem(&["undo", &id]);
     assert_eq!(undo.code, 0, "{undo:?}");
     assert!(s.exists("b", "u2.vcf"));
-    assert_eq!(prop(&s.read("b", "u2.vcf"), "ORG").as_deref(), Some("Bletchley"));
-    assert_eq!(prop(&s.read("b", "u1.vcf"), "TITLE").as_deref(), Some("Analyst"));
+    assert_eq!(
+        prop(&s.read("b", "u2.vcf"), "ORG").as_deref(),
+        Some("Bletchley")
+    );
+    assert_eq!(
+        prop(&s.read("b", "u1.vcf"), "TITLE").as_deref(),
+        Some("Analyst")
+    );
     // The next sync carries the restored items back to A.
     s.sync();
     assert!(s.exists("a", "u2.vcf"));
-    assert_eq!(prop(&s.read("a", "u1.vcf"), "TITLE").as_deref(), Some("Analyst"));
+    assert_eq!(
+        prop(&s.read("a", "u1.vcf"), "TITLE").as_deref(),
+        Some("Analyst")
+    );
 }
 
 #[test]
@@ -298,11 +531,21 @@ fn a_garbage_file_is_reported_skipped_and_never_deleted_elsewhere() {
     s.put("a", "u5.vcf", &card("u5", &["FN:Still synced"]));
     let run = s.tandem(&["sync"]);
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("u1.vcf") && run.stderr.contains("junk.vcf"), "{run:?}");
-    assert!(s.exists("b", "u1.vcf"), "the twin of an unreadable file is kept");
+    assert!(
+        run.stderr.contains("u1.vcf") && run.stderr.contains("junk.vcf"),
+        "{run:?}"
+    );
+    assert!(
+        s.exists("b", "u1.vcf"),
+        "the twin of an unreadable file is kept"
+    );
     assert!(s.exists("b", "u5.vcf"), "the rest syncs");
     assert!(!s.exists("b", "junk.vcf"));
-    assert_eq!(s.read("a", "u1.vcf"), "this is not a vcard\n", "the bad file is left alone");
+    assert_eq!(
+        s.read("a", "u1.vcf"),
+        "this is not a vcard\n",
+        "the bad file is left alone"
+    );
 }
 
 #[test]
@@ -321,7 +564,10 @@ fn config_errors_name_file_and_line_and_exit_2() {
     let s = Scenario::new("contact", "directoin = \"both\"");
     let run = s.tandem(&["sync"]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("tandem.toml:") && run.stderr.contains("directoin"), "{run:?}");
+    assert!(
+        run.stderr.contains("tandem.toml:") && run.stderr.contains("directoin"),
+        "{run:?}"
+    );
     let s = Scenario::new("contact", "");
     std::fs::write(
         s.dir.path().join("tandem.toml"),
@@ -350,11 +596,21 @@ fn events_and_tasks_sync_too() {
     s.put("a", "e1.ics", ev);
     s.sync();
     let b = s.read("b", "e1.ics");
-    assert!(b.contains("SUMMARY:Standup") && b.contains("X-KEEP:me"), "{b}");
-    s.put("b", "e1.ics", &b.replace("SUMMARY:Standup", "SUMMARY:Daily standup"));
+    assert!(
+        b.contains("SUMMARY:Standup") && b.contains("X-KEEP:me"),
+        "{b}"
+    );
+    s.put(
+        "b",
+        "e1.ics",
+        &b.replace("SUMMARY:Standup", "SUMMARY:Daily standup"),
+    );
     s.sync();
     let a = s.read("a", "e1.ics");
-    assert!(a.contains("SUMMARY:Daily standup") && a.contains("RRULE:FREQ=DAILY;COUNT=5"), "{a}");
+    assert!(
+        a.contains("SUMMARY:Daily standup") && a.contains("RRULE:FREQ=DAILY;COUNT=5"),
+        "{a}"
+    );
 }
 
 #[test]
@@ -362,7 +618,14 @@ fn kill_during_a_large_sync_then_rerun_converges() {
     let s = Scenario::new("contact", "");
     let n = 10_000;
     for i in 0..n {
-        s.put("a", &format!("c{i:05}.vcf"), &card(&format!("c{i:05}"), &[&format!("FN:Person {i}"), "TITLE:Tester"]));
+        s.put(
+            "a",
+            &format!("c{i:05}.vcf"),
+            &card(
+                &format!("c{i:05}"),
+                &[&format!("FN:Person {i}"), "TITLE:Tester"],
+            ),
+        );
     }
     // A hard crash mid-run (abort right after the 2500th write, before the
     // state records it) and, again, a kill -9 at an arbitrary moment.
@@ -389,5 +652,10 @@ fn kill_during_a_large_sync_then_rerun_converges() {
     }
     // Quiet afterwards.
     let again = s.sync();
-    assert!(again.stdout.contains("created 0/0, updated 0/0, deleted 0/0"), "{again:?}");
+    assert!(
+        again
+            .stdout
+            .contains("created 0/0, updated 0/0, deleted 0/0"),
+        "{again:?}"
+    );
 }

@@ -9,10 +9,10 @@ use crate::patch::{Emit, PropertyEdit};
 use crate::shape;
 use calcard::common::{IanaParse, PartialDateTime};
 use calcard::icalendar::{
-    ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarEntry,
-    ICalendarParameter, ICalendarParameterName, ICalendarParameterValue,
-    ICalendarParticipationRole, ICalendarParticipationStatus, ICalendarProperty,
-    ICalendarRecurrenceRule, ICalendarStatus, ICalendarValue, ICalendarValueType, Uri,
+    ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarEntry, ICalendarParameter,
+    ICalendarParameterName, ICalendarParameterValue, ICalendarParticipationRole,
+    ICalendarParticipationStatus, ICalendarProperty, ICalendarRecurrenceRule, ICalendarStatus,
+    ICalendarValue, ICalendarValueType, Uri,
 };
 use std::collections::BTreeMap;
 use tandem_record::{Kind, Record, Value};
@@ -39,7 +39,10 @@ pub(crate) fn read_master(
     record: &mut Record,
 ) -> Result<(), FormatError> {
     record.set("summary", text_of(comp, &ICalendarProperty::Summary));
-    record.set("description", text_of(comp, &ICalendarProperty::Description));
+    record.set(
+        "description",
+        text_of(comp, &ICalendarProperty::Description),
+    );
     record.set("status", text_of(comp, &ICalendarProperty::Status));
     record.set("categories", categories(comp));
     if let Some(start) = date_of(comp, &ICalendarProperty::Dtstart, "start")? {
@@ -57,7 +60,11 @@ pub(crate) fn read_master(
             record.set("recurrence", read_recurrence(comp)?);
             record.set(
                 "attendees",
-                Value::List(comp.properties(&ICalendarProperty::Attendee).map(read_attendee).collect()),
+                Value::List(
+                    comp.properties(&ICalendarProperty::Attendee)
+                        .map(read_attendee)
+                        .collect(),
+                ),
             );
             if let Some(organizer) = comp.property(&ICalendarProperty::Organizer) {
                 record.set("organizer", Value::Text(address_of(organizer)));
@@ -101,10 +108,19 @@ pub(crate) fn read_override(comp: &ICalendarComponent) -> Result<Value, FormatEr
     let mut map = BTreeMap::new();
     map.insert("recurrence_id".to_string(), recurrence_id);
     map.insert("summary".into(), text_of(comp, &ICalendarProperty::Summary));
-    map.insert("description".into(), text_of(comp, &ICalendarProperty::Description));
-    map.insert("location".into(), text_of(comp, &ICalendarProperty::Location));
+    map.insert(
+        "description".into(),
+        text_of(comp, &ICalendarProperty::Description),
+    );
+    map.insert(
+        "location".into(),
+        text_of(comp, &ICalendarProperty::Location),
+    );
     map.insert("status".into(), text_of(comp, &ICalendarProperty::Status));
-    for (key, property) in [("start", ICalendarProperty::Dtstart), ("end", ICalendarProperty::Dtend)] {
+    for (key, property) in [
+        ("start", ICalendarProperty::Dtstart),
+        ("end", ICalendarProperty::Dtend),
+    ] {
         if let Some(value) = date_of(comp, &property, "overrides")? {
             map.insert(key.into(), value);
         }
@@ -131,7 +147,11 @@ fn text_of(comp: &ICalendarComponent, property: &ICalendarProperty) -> Value {
 fn value_text(value: &ICalendarValue) -> String {
     match value.as_text() {
         Some(text) => text.to_string(),
-        None => value.clone().into_text().map(|t| t.into_owned()).unwrap_or_default(),
+        None => value
+            .clone()
+            .into_text()
+            .map(|t| t.into_owned())
+            .unwrap_or_default(),
     }
 }
 
@@ -185,8 +205,11 @@ fn read_recurrence(comp: &ICalendarComponent) -> Result<Value, FormatError> {
         for entry in comp.properties(&property) {
             for value in &entry.values {
                 list.push(match value {
-                    ICalendarValue::PartialDateTime(_) => read_date(value, entry.tz_id())
-                        .map_err(|e| FormatError::field("recurrence", format!("{}: {e}", property.as_str())))?,
+                    ICalendarValue::PartialDateTime(_) => {
+                        read_date(value, entry.tz_id()).map_err(|e| {
+                            FormatError::field("recurrence", format!("{}: {e}", property.as_str()))
+                        })?
+                    }
                     other => Value::Text(value_text(other)),
                 });
             }
@@ -216,8 +239,14 @@ fn read_attendee(entry: &ICalendarEntry) -> Value {
     Value::map([
         ("email", Value::Text(address_of(entry))),
         ("cn", Value::Text(param_text(&ICalendarParameterName::Cn))),
-        ("partstat", Value::Text(param_text(&ICalendarParameterName::Partstat))),
-        ("role", Value::Text(param_text(&ICalendarParameterName::Role))),
+        (
+            "partstat",
+            Value::Text(param_text(&ICalendarParameterName::Partstat)),
+        ),
+        (
+            "role",
+            Value::Text(param_text(&ICalendarParameterName::Role)),
+        ),
         ("rsvp", rsvp),
     ])
 }
@@ -275,7 +304,11 @@ pub(crate) fn plan_field(
                 .transpose()?;
             // DTEND/DUE and DURATION exclude each other.
             if entry.is_some() && matches!(field, "end" | "due") {
-                edits.push(PropertyEdit::new(id, ICalendarProperty::Duration.as_str(), Vec::new()));
+                edits.push(PropertyEdit::new(
+                    id,
+                    ICalendarProperty::Duration.as_str(),
+                    Vec::new(),
+                ));
             }
             edits.push(PropertyEdit::new(
                 id,
@@ -312,7 +345,13 @@ pub(crate) fn plan_field(
                         .iter()
                         .map(|c| shape::text(label, c).map(|c| ICalendarValue::Text(c.to_string())))
                         .collect::<Result<Vec<_>, _>>()?;
-                    Some(template(comp.property(&ICalendarProperty::Categories), ICalendarProperty::Categories).with_values(values))
+                    Some(
+                        template(
+                            comp.property(&ICalendarProperty::Categories),
+                            ICalendarProperty::Categories,
+                        )
+                        .with_values(values),
+                    )
                 }
             };
             edits.push(PropertyEdit::new(
@@ -325,7 +364,10 @@ pub(crate) fn plan_field(
             let entry = match text(value)? {
                 None => None,
                 Some(address) => {
-                    let mut entry = template(comp.property(&ICalendarProperty::Organizer), ICalendarProperty::Organizer);
+                    let mut entry = template(
+                        comp.property(&ICalendarProperty::Organizer),
+                        ICalendarProperty::Organizer,
+                    );
                     // Parameters about the previous organizer no longer apply.
                     entry.params.retain(|p| {
                         !matches!(
@@ -370,7 +412,12 @@ pub(crate) fn new_override(uid: &str, value: &Value) -> Result<ICalendarComponen
         entries: vec![
             ICalendarEntry::new(ICalendarProperty::Uid).with_value(uid.to_string()),
             ICalendarEntry::new(ICalendarProperty::Dtstamp).with_value(datetime::now_utc()),
-            build_date(None, ICalendarProperty::RecurrenceId, recurrence_id, "overrides")?,
+            build_date(
+                None,
+                ICalendarProperty::RecurrenceId,
+                recurrence_id,
+                "overrides",
+            )?,
         ],
         component_ids: Vec::new(),
     };
@@ -407,8 +454,11 @@ fn replace_first(
     let emit = match values {
         None => Vec::new(),
         Some(values) => {
-            let mut entry = template(comp.property(&property), property.clone()).with_values(values);
-            entry.params.retain(|p| p.name != ICalendarParameterName::Altrep);
+            let mut entry =
+                template(comp.property(&property), property.clone()).with_values(values);
+            entry
+                .params
+                .retain(|p| p.name != ICalendarParameterName::Altrep);
             let others = comp.properties(&property).count();
             std::iter::once(Emit::New(entry))
                 .chain((1..others).map(Emit::Keep))
@@ -429,11 +479,16 @@ fn build_date(
     let native = datetime::write(value, ICALENDAR)
         .map_err(|e| FormatError::field(label, format!("{}: {e}", property.as_str())))?;
     let mut entry = template(existing, property);
-    entry
-        .params
-        .retain(|p| !matches!(p.name, ICalendarParameterName::Tzid | ICalendarParameterName::Value));
+    entry.params.retain(|p| {
+        !matches!(
+            p.name,
+            ICalendarParameterName::Tzid | ICalendarParameterName::Value
+        )
+    });
     if let Some(tzid) = native.tzid {
-        entry.params.push(ICalendarParameter::new(ICalendarParameterName::Tzid, tzid));
+        entry
+            .params
+            .push(ICalendarParameter::new(ICalendarParameterName::Tzid, tzid));
     }
     if native.is_date {
         entry.params.push(ICalendarParameter::new(
@@ -462,7 +517,10 @@ fn plan_attendees(
     value: Option<&Value>,
     label: &str,
 ) -> Result<PropertyEdit<ICalendarEntry>, FormatError> {
-    let wanted = value.map(|v| shape::list(label, v)).transpose()?.unwrap_or_default();
+    let wanted = value
+        .map(|v| shape::list(label, v))
+        .transpose()?
+        .unwrap_or_default();
     let existing: Vec<&ICalendarEntry> = comp.properties(&ICalendarProperty::Attendee).collect();
     let current: Vec<Value> = existing.iter().map(|e| read_attendee(e)).collect();
     let address = |v: &Value| {
@@ -483,9 +541,15 @@ fn plan_attendees(
         if slots[i].is_some() {
             continue;
         }
-        if let Some(j) = (0..wanted.len()).find(|j| !used[*j] && address(&wanted[*j]) == address(now)) {
+        if let Some(j) =
+            (0..wanted.len()).find(|j| !used[*j] && address(&wanted[*j]) == address(now))
+        {
             used[j] = true;
-            slots[i] = Some(Emit::New(build_attendee(existing.get(i).copied(), &wanted[j], label)?));
+            slots[i] = Some(Emit::New(build_attendee(
+                existing.get(i).copied(),
+                &wanted[j],
+                label,
+            )?));
         }
     }
     let mut emit: Vec<Emit<ICalendarEntry>> = slots.into_iter().flatten().collect();
@@ -494,7 +558,11 @@ fn plan_attendees(
             emit.push(Emit::New(build_attendee(None, value, label)?));
         }
     }
-    Ok(PropertyEdit::new(id, ICalendarProperty::Attendee.as_str(), emit))
+    Ok(PropertyEdit::new(
+        id,
+        ICalendarProperty::Attendee.as_str(),
+        emit,
+    ))
 }
 
 fn build_attendee(
@@ -510,15 +578,23 @@ fn build_attendee(
         entry.values = vec![address_value(email)];
     }
     let cn = shape::map_text(label, map, "cn")?;
-    set_param(&mut entry, ICalendarParameterName::Cn, cn.map(|c| ICalendarParameterValue::Text(c.to_string())));
+    set_param(
+        &mut entry,
+        ICalendarParameterName::Cn,
+        cn.map(|c| ICalendarParameterValue::Text(c.to_string())),
+    );
     let partstat = shape::map_text(label, map, "partstat")?.map(|p| {
-        ICalendarParticipationStatus::parse(p.as_bytes())
-            .map_or_else(|| ICalendarParameterValue::Text(p.to_string()), ICalendarParameterValue::Partstat)
+        ICalendarParticipationStatus::parse(p.as_bytes()).map_or_else(
+            || ICalendarParameterValue::Text(p.to_string()),
+            ICalendarParameterValue::Partstat,
+        )
     });
     set_param(&mut entry, ICalendarParameterName::Partstat, partstat);
     let role = shape::map_text(label, map, "role")?.map(|r| {
-        ICalendarParticipationRole::parse(r.as_bytes())
-            .map_or_else(|| ICalendarParameterValue::Text(r.to_string()), ICalendarParameterValue::Role)
+        ICalendarParticipationRole::parse(r.as_bytes()).map_or_else(
+            || ICalendarParameterValue::Text(r.to_string()),
+            ICalendarParameterValue::Role,
+        )
     });
     set_param(&mut entry, ICalendarParameterName::Role, role);
     let rsvp = match map.get("rsvp") {
@@ -526,7 +602,10 @@ fn build_attendee(
         Some(Value::Bool(b)) => Some(ICalendarParameterValue::Bool(*b)),
         Some(Value::Text(t)) if t.is_empty() => None,
         Some(other) => {
-            return Err(FormatError::field(label, format!("`rsvp` must be true or false, found `{other}`")))
+            return Err(FormatError::field(
+                label,
+                format!("`rsvp` must be true or false, found `{other}`"),
+            ))
         }
     };
     set_param(&mut entry, ICalendarParameterName::Rsvp, rsvp);
@@ -535,7 +614,11 @@ fn build_attendee(
 
 /// Sets a parameter in place (keeping its position), adds it last, or
 /// removes it.
-fn set_param(entry: &mut ICalendarEntry, name: ICalendarParameterName, value: Option<ICalendarParameterValue>) {
+fn set_param(
+    entry: &mut ICalendarEntry,
+    name: ICalendarParameterName,
+    value: Option<ICalendarParameterValue>,
+) {
     let at = entry.params.iter().position(|p| p.name == name);
     entry.params.retain(|p| p.name != name);
     if let Some(value) = value {
@@ -568,8 +651,11 @@ fn plan_recurrence(
         let entry = shape::map_text(label, wanted, "rrule")?
             .map(|text| {
                 parse_rrule(text, label).map(|rule| {
-                    template(comp.property(&ICalendarProperty::Rrule), ICalendarProperty::Rrule)
-                        .with_values(vec![ICalendarValue::RecurrenceRule(Box::new(rule))])
+                    template(
+                        comp.property(&ICalendarProperty::Rrule),
+                        ICalendarProperty::Rrule,
+                    )
+                    .with_values(vec![ICalendarValue::RecurrenceRule(Box::new(rule))])
                 })
             })
             .transpose()?;
@@ -579,7 +665,10 @@ fn plan_recurrence(
             entry.into_iter().map(Emit::New).collect(),
         ));
     }
-    for (key, property) in [("rdate", ICalendarProperty::Rdate), ("exdate", ICalendarProperty::Exdate)] {
+    for (key, property) in [
+        ("rdate", ICalendarProperty::Rdate),
+        ("exdate", ICalendarProperty::Exdate),
+    ] {
         if !Value::same_opt(current.get(key), wanted.get(key)) {
             let dates = wanted
                 .get(key)
@@ -601,29 +690,31 @@ fn plan_dates(
     wanted: &[Value],
     label: &str,
 ) -> Result<PropertyEdit<ICalendarEntry>, FormatError> {
-    let mut left: Vec<&Value> = Vec::new();
-    for value in wanted {
-        if !left.iter().any(|v| v.same(value)) {
-            left.push(value);
-        }
-    }
+    // Keyed by the normalised value, so long EXDATE lists stay linear.
+    let key = |v: &Value| format!("{:?}", v.normalised());
+    let mut left: BTreeMap<String, &Value> = wanted.iter().map(|v| (key(v), v)).collect();
     let mut emit = Vec::new();
     for (i, entry) in comp.properties(&property).enumerate() {
-        let values: Vec<Value> = entry
+        let keys: Vec<String> = entry
             .values
             .iter()
             .map(|v| match v {
-                ICalendarValue::PartialDateTime(_) => read_date(v, entry.tz_id()).unwrap_or_else(Value::Text),
+                ICalendarValue::PartialDateTime(_) => {
+                    read_date(v, entry.tz_id()).unwrap_or_else(Value::Text)
+                }
                 other => Value::Text(value_text(other)),
             })
+            .map(|v| key(&v))
             .collect();
-        if !values.is_empty() && values.iter().all(|v| left.iter().any(|w| w.same(v))) {
-            left.retain(|w| !values.iter().any(|v| v.same(w)));
+        if !keys.is_empty() && keys.iter().all(|k| left.contains_key(k)) {
+            for k in &keys {
+                left.remove(k);
+            }
             emit.push(Emit::Keep(i));
         }
     }
     let mut groups: Vec<(Option<String>, bool, Vec<PartialDateTime>)> = Vec::new();
-    for value in left {
+    for value in left.into_values() {
         let native = datetime::write(value, ICALENDAR)
             .map_err(|e| FormatError::field(label, format!("{}: {e}", property.as_str())))?;
         match groups
@@ -637,7 +728,9 @@ fn plan_dates(
     for (tzid, is_date, values) in groups {
         let mut entry = ICalendarEntry::new(property.clone());
         if let Some(tzid) = tzid {
-            entry.params.push(ICalendarParameter::new(ICalendarParameterName::Tzid, tzid));
+            entry
+                .params
+                .push(ICalendarParameter::new(ICalendarParameterName::Tzid, tzid));
         }
         if is_date {
             entry.params.push(ICalendarParameter::new(
@@ -661,7 +754,9 @@ pub(crate) fn parse_rrule(text: &str, label: &str) -> Result<ICalendarRecurrence
     if text.chars().any(char::is_control) {
         return Err(invalid("contains control characters"));
     }
-    let doc = format!("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nRRULE:{text}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
+    let doc = format!(
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nRRULE:{text}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    );
     let parsed = shielded("parsing RRULE", || ICalendar::parse(&doc))?
         .map_err(|_| invalid("cannot be read"))?;
     parsed

@@ -80,20 +80,21 @@ fn settle_all_day(record: &mut Record, wish: Option<bool>) -> Result<(), FormatE
         (Some(false), Value::Date(day)) => midnight(day, None),
         _ => start,
     };
-    let end = match (&start, record.get("end")) {
-        (Value::Date(first), Some(end @ Value::DateTime { .. })) => {
-            let last = day_of(end, "end")?;
-            Some(if last.as_str() > first.as_str() {
-                Value::Date(last)
-            } else {
-                Value::Date(add_days(first, 1).ok_or_else(|| {
-                    FormatError::field("end", format!("no day follows {first}"))
-                })?)
-            })
-        }
-        (Value::DateTime { tz, .. }, Some(Value::Date(day))) => Some(midnight(day, tz.clone())),
-        (_, other) => other.cloned(),
-    };
+    let end =
+        match (&start, record.get("end")) {
+            (Value::Date(first), Some(end @ Value::DateTime { .. })) => {
+                let last = day_of(end, "end")?;
+                Some(if last.as_str() > first.as_str() {
+                    Value::Date(last)
+                } else {
+                    Value::Date(add_days(first, 1).ok_or_else(|| {
+                        FormatError::field("end", format!("no day follows {first}"))
+                    })?)
+                })
+            }
+            (Value::DateTime { tz, .. }, Some(Value::Date(day))) => Some(midnight(day, tz.clone())),
+            (_, other) => other.cloned(),
+        };
     let all_day = matches!(start, Value::Date(_));
     record.set("start", start);
     if let Some(end) = end {
@@ -108,9 +109,12 @@ fn settle_all_day(record: &mut Record, wish: Option<bool>) -> Result<(), FormatE
 }
 
 fn day_of(value: &Value, field: &str) -> Result<String, FormatError> {
-    date_part(value)
-        .map(str::to_string)
-        .ok_or_else(|| FormatError::field(field, format!("expected a date or date-time, found `{value}`")))
+    date_part(value).map(str::to_string).ok_or_else(|| {
+        FormatError::field(
+            field,
+            format!("expected a date or date-time, found `{value}`"),
+        )
+    })
 }
 
 fn midnight(day: &str, tz: Option<String>) -> Value {
@@ -148,15 +152,23 @@ mod tests {
     }
 
     fn event(start: Value, end: Value) -> Record {
-        Record::new(Kind::Event, "e").with("start", start).with("end", end)
+        Record::new(Kind::Event, "e")
+            .with("start", start)
+            .with("end", end)
     }
 
     #[test]
     fn all_day_follows_start() {
-        let mut r = event(Value::Date("2024-01-01".into()), Value::Date("2024-01-02".into()));
+        let mut r = event(
+            Value::Date("2024-01-01".into()),
+            Value::Date("2024-01-02".into()),
+        );
         settle(&mut r, None).unwrap();
         assert_eq!(r.get("all_day"), Some(&Value::Bool(true)));
-        let mut r = event(dt("2024-01-01T10:00:00", None), dt("2024-01-01T11:00:00", None));
+        let mut r = event(
+            dt("2024-01-01T10:00:00", None),
+            dt("2024-01-01T11:00:00", None),
+        );
         r.set("all_day", Value::Bool(true));
         settle(&mut r, None).unwrap();
         assert_eq!(r.get("all_day"), None);
@@ -164,7 +176,10 @@ mod tests {
 
     #[test]
     fn an_explicit_wish_converts_start_and_end() {
-        let mut r = event(dt("2024-01-01T10:00:00", Some("Europe/Berlin")), dt("2024-01-01T11:00:00", Some("Europe/Berlin")));
+        let mut r = event(
+            dt("2024-01-01T10:00:00", Some("Europe/Berlin")),
+            dt("2024-01-01T11:00:00", Some("Europe/Berlin")),
+        );
         settle(&mut r, Some(true)).unwrap();
         assert_eq!(r.get("start"), Some(&Value::Date("2024-01-01".into())));
         assert_eq!(r.get("end"), Some(&Value::Date("2024-01-02".into())));
@@ -188,7 +203,10 @@ mod tests {
         assert_eq!(r.get("status"), Some(&Value::text("CONFIRMED")));
         assert_eq!(
             r.get("recurrence"),
-            Some(&Value::map([("rrule", Value::text("FREQ=WEEKLY;COUNT=3;BYDAY=MO"))]))
+            Some(&Value::map([(
+                "rrule",
+                Value::text("FREQ=WEEKLY;COUNT=3;BYDAY=MO")
+            )]))
         );
         assert_eq!(canonical_address("urn:uuid:ABC"), "urn:uuid:ABC");
     }

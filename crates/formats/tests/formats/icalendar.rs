@@ -1,1 +1,628 @@
-//! todo
+//! iCalendar: events (with recurrence and overrides) and tasks read,
+//! rendered and patched.
+
+use super::*;
+use tandem_formats::render;
+use tandem_record::Kind;
+
+const SERIES: &str = "BEGIN:VCALENDAR\r\n\
+VERSION:2.0\r\n\
+PRODID:-//Example Corp//Cal 1.0//EN\r\n\
+X-WR-CALNAME:Work\r\n\
+BEGIN:VTIMEZONE\r\n\
+TZID:Europe/Berlin\r\n\
+BEGIN:STANDARD\r\n\
+DTSTART:19701025T030000\r\n\
+TZOFFSETFROM:+0200\r\n\
+TZOFFSETTO:+0100\r\n\
+RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\n\
+END:STANDARD\r\n\
+BEGIN:DAYLIGHT\r\n\
+DTSTART:19700329T020000\r\n\
+TZOFFSETFROM:+0100\r\n\
+TZOFFSETTO:+0200\r\n\
+RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\n\
+END:DAYLIGHT\r\n\
+END:VTIMEZONE\r\n\
+BEGIN:VEVENT\r\n\
+UID:weekly-sync@example.org\r\n\
+DTSTAMP:20240101T000000Z\r\n\
+LAST-MODIFIED:20240102T100000Z\r\n\
+DTSTART;TZID=Europe/Berlin:20240108T100000\r\n\
+DTEND;TZID=Europe/Berlin:20240108T110000\r\n\
+SUMMARY;LANGUAGE=en:Weekly sync\r\n\
+DESCRIPTION:Agenda:\\n1. status\\, blockers\\n2. next steps; and a very long line that \r\n \
+ has to be folded by the writer\r\n\
+LOCATION:Room 1\r\n\
+RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=10\r\n\
+EXDATE;TZID=Europe/Berlin:20240115T100000\r\n\
+ORGANIZER;CN=Boss;X-ODD=\"a;b\":mailto:Boss@Example.org\r\n\
+ATTENDEE;CN=Ada;PARTSTAT=ACCEPTED;ROLE=REQ-PARTICIPANT;RSVP=TRUE;X-NUM=1:mailto:ADA@example.org\r\n\
+ATTENDEE;CUTYPE=ROOM;PARTSTAT=NEEDS-ACTION:mailto:room1@example.org\r\n\
+STATUS:CONFIRMED\r\n\
+CATEGORIES:work,weekly\r\n\
+X-MOZ-GENERATION:3\r\n\
+X-CUSTOM;X-FLAG;Y=\"q:v\":kept as is\r\n\
+BEGIN:VALARM\r\n\
+ACTION:DISPLAY\r\n\
+TRIGGER:-PT15M\r\n\
+DESCRIPTION:Reminder\r\n\
+END:VALARM\r\n\
+END:VEVENT\r\n\
+BEGIN:VEVENT\r\n\
+UID:weekly-sync@example.org\r\n\
+DTSTAMP:20240101T000000Z\r\n\
+RECURRENCE-ID;TZID=Europe/Berlin:20240122T100000\r\n\
+DTSTART;TZID=Europe/Berlin:20240122T120000\r\n\
+DTEND;TZID=Europe/Berlin:20240122T130000\r\n\
+SUMMARY:Weekly sync (moved)\r\n\
+X-OVERRIDE-NOTE:one\r\n\
+END:VEVENT\r\n\
+BEGIN:VEVENT\r\n\
+UID:weekly-sync@example.org\r\n\
+DTSTAMP:20240101T000000Z\r\n\
+RECURRENCE-ID;TZID=Europe/Berlin:20240129T100000\r\n\
+DTSTART;TZID=Europe/Berlin:20240129T100000\r\n\
+DTEND;TZID=Europe/Berlin:20240129T100000\r\n\
+SUMMARY:Weekly sync\r\n\
+STATUS:CANCELLED\r\n\
+END:VEVENT\r\n\
+END:VCALENDAR\r\n";
+
+const TASK: &str = "BEGIN:VCALENDAR\r\n\
+VERSION:2.0\r\n\
+PRODID:-//Example//Tasks//EN\r\n\
+BEGIN:VTODO\r\n\
+UID:task-1\r\n\
+DTSTAMP:20240101T000000Z\r\n\
+LAST-MODIFIED:20240103T000000Z\r\n\
+SUMMARY:File taxes\r\n\
+DESCRIPTION:All of them\r\n\
+DTSTART;VALUE=DATE:20240101\r\n\
+DUE:20240415T170000Z\r\n\
+COMPLETED:20240410T120000Z\r\n\
+STATUS:COMPLETED\r\n\
+PRIORITY:1\r\n\
+PERCENT-COMPLETE:100\r\n\
+CATEGORIES:home\r\n\
+X-APPLE-SORT-ORDER:42\r\n\
+END:VTODO\r\n\
+END:VCALENDAR\r\n";
+
+fn berlin(local: &str) -> Value {
+    dt(local, Some("Europe/Berlin"))
+}
+
+fn attendee(email: &str, cn: &str, partstat: &str, role: &str, rsvp: Option<bool>) -> Value {
+    Value::map([
+        ("email", Value::text(email)),
+        ("cn", Value::text(cn)),
+        ("partstat", Value::text(partstat)),
+        ("role", Value::text(role)),
+        ("rsvp", rsvp.map_or(Value::text(""), Value::Bool)),
+    ])
+}
+
+fn instance(entries: &[(&str, Value)]) -> Value {
+    Value::map(entries.iter().cloned())
+}
+
+fn series_record() -> Record {
+    Record::new(Kind::Event, "weekly-sync@example.org")
+        .with("summary", Value::text("Weekly sync"))
+        .with(
+            "description",
+            Value::text("Agenda:\n1. status, blockers\n2. next steps; and a very long line that has to be folded by the writer"),
+        )
+        .with("location", Value::text("Room 1"))
+        .with("start", berlin("2024-01-08T10:00:00"))
+        .with("end", berlin("2024-01-08T11:00:00"))
+        .with(
+            "recurrence",
+            Value::map([
+                ("rrule", Value::text("FREQ=WEEKLY;COUNT=10;BYDAY=MO")),
+                ("exdate", Value::List(vec![berlin("2024-01-15T10:00:00")])),
+            ]),
+        )
+        .with(
+            "overrides",
+            Value::List(vec![
+                instance(&[
+                    ("recurrence_id", berlin("2024-01-22T10:00:00")),
+                    ("start", berlin("2024-01-22T12:00:00")),
+                    ("end", berlin("2024-01-22T13:00:00")),
+                    ("summary", Value::text("Weekly sync (moved)")),
+                ]),
+                instance(&[
+                    ("recurrence_id", berlin("2024-01-29T10:00:00")),
+                    ("start", berlin("2024-01-29T10:00:00")),
+                    ("end", berlin("2024-01-29T10:00:00")),
+                    ("summary", Value::text("Weekly sync")),
+                    ("status", Value::text("CANCELLED")),
+                ]),
+            ]),
+        )
+        .with(
+            "attendees",
+            Value::List(vec![
+                attendee("ada@example.org", "Ada", "ACCEPTED", "REQ-PARTICIPANT", Some(true)),
+                attendee("room1@example.org", "", "NEEDS-ACTION", "", None),
+            ]),
+        )
+        .with("organizer", Value::text("boss@example.org"))
+        .with("status", Value::text("CONFIRMED"))
+        .with("categories", texts(&["work", "weekly"]))
+}
+
+#[test]
+fn a_series_with_overrides_is_one_record() {
+    let r = parse(Format::ICalendar, SERIES).unwrap();
+    assert_eq!(r.kind, Kind::Event);
+    assert_eq!(r.modified, Some(1_704_189_600));
+    let expected = series_record();
+    assert!(
+        r.same_content(&expected),
+        "differs in {:?}:\n{r:#?}",
+        r.changed_fields(&expected)
+    );
+    assert_eq!(
+        r.get("overrides")
+            .and_then(Value::as_list)
+            .map(<[Value]>::len),
+        Some(2)
+    );
+}
+
+#[test]
+fn patching_the_summary_keeps_everything_else() {
+    let text = patched(
+        Format::ICalendar,
+        SERIES,
+        &[set("summary", Value::text("Sync"))],
+    );
+    assert_eq!(
+        lost_lines(SERIES, &text),
+        vec!["SUMMARY;LANGUAGE=en:Weekly sync"]
+    );
+    assert!(text.contains("SUMMARY;LANGUAGE=en:Sync\r\n"), "{text}");
+    // Both overrides, the alarm, the time zone and the X- lines are untouched.
+    assert!(text.contains("SUMMARY:Weekly sync (moved)\r\nX-OVERRIDE-NOTE:one\r\n"));
+    assert!(text.contains("RECURRENCE-ID;TZID=Europe/Berlin:20240129T100000\r\n"));
+    assert!(text.contains("X-CUSTOM;X-FLAG;Y=\"q:v\":kept as is\r\n"));
+    assert!(text.contains("BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT15M\r\n"));
+    assert_eq!(
+        text.len(),
+        SERIES.len() - "Weekly sync".len() + "Sync".len()
+    );
+    let back = parse(Format::ICalendar, &text).unwrap();
+    assert_eq!(
+        back.get("overrides"),
+        parse(Format::ICalendar, SERIES).unwrap().get("overrides")
+    );
+}
+
+#[test]
+fn patches_every_event_field() {
+    let cases: Vec<(FieldChange, &[&str])> = vec![
+        (
+            set("summary", Value::text("New; title, with\nnewline")),
+            &["SUMMARY"],
+        ),
+        (set("description", Value::text("short")), &["DESCRIPTION"]),
+        (set("location", Value::text("Room 2")), &["LOCATION"]),
+        (set("start", berlin("2024-01-08T09:00:00")), &["DTSTART"]),
+        (
+            set("start", dt("2024-01-08T08:00:00", Some("UTC"))),
+            &["DTSTART"],
+        ),
+        (set("start", dt("2024-01-08T08:00:00", None)), &["DTSTART"]),
+        (set("end", berlin("2024-01-08T12:00:00")), &["DTEND"]),
+        (
+            set(
+                "recurrence",
+                Value::map([
+                    (
+                        "rrule",
+                        Value::text("FREQ=DAILY;UNTIL=20240301T000000Z;INTERVAL=2"),
+                    ),
+                    ("exdate", Value::List(vec![berlin("2024-01-15T10:00:00")])),
+                ]),
+            ),
+            &["RRULE"],
+        ),
+        (
+            set(
+                "recurrence",
+                Value::map([
+                    ("rrule", Value::text("FREQ=WEEKLY;COUNT=10;BYDAY=MO")),
+                    (
+                        "exdate",
+                        Value::List(vec![
+                            berlin("2024-01-15T10:00:00"),
+                            berlin("2024-02-05T10:00:00"),
+                        ]),
+                    ),
+                    ("rdate", Value::List(vec![Value::Date("2024-03-01".into())])),
+                ]),
+            ),
+            &[],
+        ),
+        (
+            set(
+                "attendees",
+                Value::List(vec![
+                    attendee(
+                        "ada@example.org",
+                        "Ada",
+                        "DECLINED",
+                        "REQ-PARTICIPANT",
+                        Some(true),
+                    ),
+                    attendee("room1@example.org", "", "NEEDS-ACTION", "", None),
+                    attendee(
+                        "grace@example.org",
+                        "Grace",
+                        "NEEDS-ACTION",
+                        "OPT-PARTICIPANT",
+                        Some(false),
+                    ),
+                ]),
+            ),
+            &["ATTENDEE"],
+        ),
+        (
+            set("organizer", Value::text("chief@example.org")),
+            &["ORGANIZER"],
+        ),
+        (set("status", Value::text("TENTATIVE")), &["STATUS"]),
+        (set("categories", texts(&["work"])), &["CATEGORIES"]),
+    ];
+    for (change, properties) in cases {
+        let text = patched(Format::ICalendar, SERIES, std::slice::from_ref(&change));
+        for line in lost_lines(SERIES, &text) {
+            let name = line.split([';', ':']).next().unwrap_or_default();
+            assert!(
+                properties.contains(&name),
+                "patching {} lost unrelated line {line:?}:\n{text}",
+                change.field
+            );
+        }
+        assert!(text.contains("X-OVERRIDE-NOTE:one\r\n"));
+    }
+}
+
+#[test]
+fn removes_every_event_field() {
+    for field in Kind::Event.fields() {
+        let text = patched(Format::ICalendar, SERIES, &[unset(field)]);
+        assert!(text.contains("X-MOZ-GENERATION:3\r\n"), "{text}");
+    }
+    let text = patched(Format::ICalendar, SERIES, &[unset("overrides")]);
+    assert!(!text.contains("RECURRENCE-ID"), "{text}");
+    let text = patched(Format::ICalendar, SERIES, &[unset("recurrence")]);
+    assert!(
+        !text.contains("RRULE:FREQ=WEEKLY") && !text.contains("EXDATE"),
+        "{text}"
+    );
+}
+
+#[test]
+fn overrides_are_patched_one_by_one() {
+    let original = parse(Format::ICalendar, SERIES).unwrap();
+    let overrides = original
+        .get("overrides")
+        .and_then(Value::as_list)
+        .unwrap()
+        .to_vec();
+
+    // Change the first override's summary only.
+    let mut first = overrides[0].as_map().unwrap().clone();
+    first.insert("summary".into(), Value::text("Moved again"));
+    let changed = Value::List(vec![Value::Map(first), overrides[1].clone()]);
+    let text = patched(Format::ICalendar, SERIES, &[set("overrides", changed)]);
+    assert_eq!(
+        lost_lines(SERIES, &text),
+        vec!["SUMMARY:Weekly sync (moved)"]
+    );
+    assert!(
+        text.contains("SUMMARY:Moved again\r\nX-OVERRIDE-NOTE:one\r\n"),
+        "{text}"
+    );
+
+    // Drop the second, add a third.
+    let third = instance(&[
+        ("recurrence_id", berlin("2024-02-05T10:00:00")),
+        ("start", berlin("2024-02-05T15:00:00")),
+        ("end", berlin("2024-02-05T16:00:00")),
+        ("location", Value::text("Cafe")),
+    ]);
+    let changed = Value::List(vec![overrides[0].clone(), third]);
+    let text = patched(Format::ICalendar, SERIES, &[set("overrides", changed)]);
+    assert!(!text.contains("20240129T100000"), "{text}");
+    assert!(
+        text.contains("RECURRENCE-ID;TZID=Europe/Berlin:20240205T100000\r\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("END:VEVENT\r\nEND:VCALENDAR\r\n"));
+    assert_eq!(text.matches("BEGIN:VEVENT").count(), 3);
+}
+
+#[test]
+fn master_patches_never_touch_overrides() {
+    let changes = [
+        set("summary", Value::text("Renamed")),
+        set("start", berlin("2024-01-08T09:00:00")),
+        set("location", Value::text("Elsewhere")),
+    ];
+    let text = patched(Format::ICalendar, SERIES, &changes);
+    let tail = |t: &str| t[t.find("RECURRENCE-ID").unwrap_or(0)..].to_string();
+    assert_eq!(tail(&text), tail(SERIES));
+}
+
+#[test]
+fn all_day_events() {
+    let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:d\r\nDTSTAMP:20240101T000000Z\r\nDTSTART;VALUE=DATE:20240301\r\nDTEND;VALUE=DATE:20240302\r\nSUMMARY:Holiday\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let r = parse(Format::ICalendar, ics).unwrap();
+    assert_eq!(r.get("all_day"), Some(&Value::Bool(true)));
+    assert_eq!(r.get("start"), Some(&Value::Date("2024-03-01".into())));
+    assert_eq!(r.get("end"), Some(&Value::Date("2024-03-02".into())));
+    let text = patched(
+        Format::ICalendar,
+        ics,
+        &[set("end", Value::Date("2024-03-04".into()))],
+    );
+    assert!(text.contains("DTEND;VALUE=DATE:20240304\r\n"), "{text}");
+
+    // Turning all-day off moves both ends to midnight, floating.
+    let text = patch(Format::ICalendar, ics, &[unset("all_day")]).unwrap();
+    let back = parse(Format::ICalendar, &text).unwrap();
+    assert_eq!(back.get("all_day"), None);
+    assert_eq!(back.get("start"), Some(&dt("2024-03-01T00:00:00", None)));
+    assert_eq!(back.get("end"), Some(&dt("2024-03-02T00:00:00", None)));
+
+    // And on again from a timed series: the dates of start and end stay.
+    let text = patch(
+        Format::ICalendar,
+        SERIES,
+        &[set("all_day", Value::Bool(true))],
+    )
+    .unwrap();
+    let back = parse(Format::ICalendar, &text).unwrap();
+    assert_eq!(back.get("all_day"), Some(&Value::Bool(true)));
+    assert_eq!(back.get("start"), Some(&Value::Date("2024-01-08".into())));
+    assert!(text.contains("DTSTART;VALUE=DATE:20240108\r\n"), "{text}");
+    assert!(text.contains("DTEND;VALUE=DATE:20240109\r\n"), "{text}");
+}
+
+#[test]
+fn duration_events_have_no_end() {
+    let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:dur\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:20240301T100000Z\r\nDURATION:PT1H30M\r\nSUMMARY:Talk\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let r = parse(Format::ICalendar, ics).unwrap();
+    assert_eq!(r.get("end"), None);
+    let text = patched(
+        Format::ICalendar,
+        ics,
+        &[set("summary", Value::text("Keynote"))],
+    );
+    assert!(text.contains("DURATION:PT1H30M\r\n"));
+    let text = patched(
+        Format::ICalendar,
+        ics,
+        &[set("end", dt("2024-03-01T12:00:00", Some("UTC")))],
+    );
+    assert!(!text.contains("DURATION"), "{text}");
+    assert!(text.contains("DTEND:20240301T120000Z\r\n"), "{text}");
+}
+
+#[test]
+fn new_time_zones_get_a_vtimezone() {
+    let text = patched(
+        Format::ICalendar,
+        SERIES,
+        &[set(
+            "end",
+            dt("2024-01-08T05:00:00", Some("America/New_York")),
+        )],
+    );
+    assert!(
+        text.contains("BEGIN:VTIMEZONE\r\nTZID:America/New_York\r\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("TZID:Europe/Berlin\r\n").count(), 1);
+    let vtimezone = text.find("TZID:America/New_York").unwrap_or(usize::MAX);
+    assert!(vtimezone < text.find("BEGIN:VEVENT").unwrap_or(0));
+}
+
+#[test]
+fn reads_and_patches_every_task_field() {
+    let r = parse(Format::ICalendar, TASK).unwrap();
+    let expected = Record::new(Kind::Task, "task-1")
+        .with("summary", Value::text("File taxes"))
+        .with("description", Value::text("All of them"))
+        .with("start", Value::Date("2024-01-01".into()))
+        .with("due", dt("2024-04-15T17:00:00", Some("UTC")))
+        .with("completed", dt("2024-04-10T12:00:00", Some("UTC")))
+        .with("status", Value::text("COMPLETED"))
+        .with("priority", Value::Integer(1))
+        .with("percent_complete", Value::Integer(100))
+        .with("categories", texts(&["home"]));
+    assert!(
+        r.same_content(&expected),
+        "differs in {:?}",
+        r.changed_fields(&expected)
+    );
+    assert_eq!(r.modified, Some(1_704_240_000));
+
+    let cases: Vec<(FieldChange, &str)> = vec![
+        (set("summary", Value::text("File all taxes")), "SUMMARY"),
+        (
+            set("description", Value::text("Federal, state")),
+            "DESCRIPTION",
+        ),
+        (set("start", dt("2024-01-02T09:00:00", None)), "DTSTART"),
+        (set("due", Value::Date("2024-04-15".into())), "DUE"),
+        (
+            set("completed", dt("2024-04-11T08:00:00", Some("UTC"))),
+            "COMPLETED",
+        ),
+        (set("status", Value::text("in-process")), "STATUS"),
+        (set("priority", Value::Integer(5)), "PRIORITY"),
+        (
+            set("percent_complete", Value::Integer(40)),
+            "PERCENT-COMPLETE",
+        ),
+        (set("categories", texts(&["home", "money"])), "CATEGORIES"),
+    ];
+    for (change, property) in cases {
+        let text = patch(Format::ICalendar, TASK, std::slice::from_ref(&change)).unwrap();
+        let lost = lost_lines(TASK, &text);
+        assert!(
+            lost.iter().all(|l| l.starts_with(property)),
+            "{} lost {lost:?}",
+            change.field
+        );
+        assert!(text.contains("X-APPLE-SORT-ORDER:42\r\n"));
+        let mut expected = r.clone();
+        expected.apply(std::slice::from_ref(&change));
+        if change.field == "status" {
+            expected.set("status", Value::text("IN-PROCESS"));
+        }
+        assert_same(&expected, &parse(Format::ICalendar, &text).unwrap(), &text);
+    }
+    for field in Kind::Task.fields() {
+        patched(Format::ICalendar, TASK, &[unset(field)]);
+    }
+}
+
+#[test]
+fn render_then_parse_is_identity() {
+    let mut event = series_record();
+    event.modified = Some(1_704_189_600);
+    let text = render(Format::ICalendar, &event).unwrap();
+    assert!(
+        text.starts_with("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Tandem//EN\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("DTSTAMP:"), "{text}");
+    assert_same(&event, &parse(Format::ICalendar, &text).unwrap(), &text);
+
+    let all_day = Record::new(Kind::Event, "holiday")
+        .with("summary", Value::text("Holiday"))
+        .with("start", Value::Date("2024-12-25".into()))
+        .with("end", Value::Date("2024-12-26".into()))
+        .with("all_day", Value::Bool(true));
+    let text = render(Format::ICalendar, &all_day).unwrap();
+    assert_same(&all_day, &parse(Format::ICalendar, &text).unwrap(), &text);
+
+    let task = parse(Format::ICalendar, TASK).unwrap();
+    let text = render(Format::ICalendar, &task).unwrap();
+    assert!(text.contains("BEGIN:VTODO\r\n"), "{text}");
+    assert_same(&task, &parse(Format::ICalendar, &text).unwrap(), &text);
+}
+
+#[test]
+fn equivalent_spellings_are_not_changes() {
+    let changes = [
+        set("organizer", Value::text("MAILTO:Boss@Example.org")),
+        set("status", Value::text("confirmed")),
+        set(
+            "recurrence",
+            Value::map([
+                ("rrule", Value::text("FREQ=WEEKLY;BYDAY=MO;COUNT=10")),
+                ("exdate", Value::List(vec![berlin("2024-01-15T10:00:00")])),
+            ]),
+        ),
+    ];
+    assert_eq!(patch(Format::ICalendar, SERIES, &changes).unwrap(), SERIES);
+}
+
+#[test]
+fn wrong_values_name_their_field() {
+    for (change, field) in [
+        (set("summary", Value::Bool(true)), "summary"),
+        (set("start", Value::text("tomorrow")), "start"),
+        (
+            set("start", dt("2024-01-08T10:00:00", Some("+02:00"))),
+            "start",
+        ),
+        (
+            set(
+                "recurrence",
+                Value::map([("rrule", Value::text("EVERY=day"))]),
+            ),
+            "recurrence",
+        ),
+        (
+            set(
+                "recurrence",
+                Value::map([("rrule", Value::text("FREQ=DAILY\r\nX:1"))]),
+            ),
+            "recurrence",
+        ),
+        (
+            set(
+                "attendees",
+                Value::List(vec![Value::map([("cn", Value::text("x"))])]),
+            ),
+            "attendees",
+        ),
+        (
+            set(
+                "overrides",
+                Value::List(vec![Value::map([("summary", Value::text("x"))])]),
+            ),
+            "overrides",
+        ),
+        (set("all_day", Value::text("yes")), "all_day"),
+        (set("due", Value::Date("2024-01-01".into())), "due"),
+        (set("emails", Value::List(vec![])), "emails"),
+    ] {
+        let err = patch(Format::ICalendar, SERIES, &[change]).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some(field), "{err}");
+    }
+    let err = patch(
+        Format::ICalendar,
+        TASK,
+        &[set("priority", Value::Integer(12))],
+    )
+    .unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("priority"));
+    assert!(render(Format::ICalendar, &Record::new(Kind::Contact, "c")).is_err());
+}
+
+#[test]
+fn item_level_errors() {
+    let cases = [
+        ("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n", "UID"),
+        ("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:b\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n", "several UIDs"),
+        ("BEGIN:VCALENDAR\r\nBEGIN:VJOURNAL\r\nUID:a\r\nEND:VJOURNAL\r\nEND:VCALENDAR\r\n", "no VEVENT or VTODO"),
+        ("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nEND:VEVENT\r\nBEGIN:VTODO\r\nUID:a\r\nEND:VTODO\r\nEND:VCALENDAR\r\n", "both"),
+        ("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:a\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n", "master"),
+        ("BEGIN:VCARD\r\nVERSION:4.0\r\nUID:x\r\nEND:VCARD\r\n", "vCard"),
+        ("BEGIN:VEVENT\r\nUID:a\r\nEND:VEVENT\r\n", "VCALENDAR"),
+        ("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nDTSTART:20241340T100000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n", "DTSTART"),
+    ];
+    for (text, needle) in cases {
+        let err = parse(Format::ICalendar, text).unwrap_err();
+        assert!(err.to_string().contains(needle), "{needle}: {err}");
+    }
+}
+
+#[test]
+fn orphan_overrides_parse_but_master_fields_cannot_be_patched() {
+    let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:o\r\nDTSTAMP:20240101T000000Z\r\nRECURRENCE-ID:20240301T100000Z\r\nDTSTART:20240301T110000Z\r\nSUMMARY:Just this one\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let r = parse(Format::ICalendar, ics).unwrap();
+    assert_eq!(r.get("summary"), None);
+    assert_eq!(
+        r.get("overrides")
+            .and_then(Value::as_list)
+            .map(<[Value]>::len),
+        Some(1)
+    );
+    let err = patch(Format::ICalendar, ics, &[set("summary", Value::text("x"))]).unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("summary"));
+}

@@ -39,7 +39,8 @@ pub fn patched(format: Format, original: &str, changes: &[FieldChange]) -> Strin
     let text = patch(format, original, changes).unwrap_or_else(|e| panic!("patch failed: {e}"));
     let mut expected = parse(format, original).unwrap();
     expected.apply(changes);
-    let got = parse(format, &text).unwrap_or_else(|e| panic!("patched text does not parse: {e}\n{text}"));
+    let got =
+        parse(format, &text).unwrap_or_else(|e| panic!("patched text does not parse: {e}\n{text}"));
     assert_same(&expected, &got, &text);
     text
 }
@@ -52,11 +53,11 @@ pub fn assert_same(expected: &Record, got: &Record, text: &str) {
     );
 }
 
-/// The original lines that are not in `text`.
+/// The original lines (folded continuations left out) that are not in `text`.
 pub fn lost_lines<'a>(original: &'a str, text: &str) -> Vec<&'a str> {
     let kept: Vec<&str> = text.split("\r\n").collect();
     original
         .split("\r\n")
-        .filter(|line| !kept.contains(line))
+        .filter(|line| !line.starts_with(' ') && !kept.contains(line))
         .collect()
 }

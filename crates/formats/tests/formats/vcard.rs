@@ -57,9 +57,15 @@ fn full_contact() -> Record {
         .with("title", Value::text("Programmer"))
         .with(
             "emails",
-            Value::List(vec![email("ada@example.org", "home"), email("ada@work.example", "")]),
+            Value::List(vec![
+                email("ada@example.org", "home"),
+                email("ada@work.example", ""),
+            ]),
         )
-        .with("phones", Value::List(vec![email("+44 20 1234", "cell,voice")]))
+        .with(
+            "phones",
+            Value::List(vec![email("+44 20 1234", "cell,voice")]),
+        )
         .with(
             "addresses",
             Value::List(vec![Value::map([
@@ -72,7 +78,10 @@ fn full_contact() -> Record {
         )
         .with("urls", texts(&["https://ada.example.org"]))
         .with("birthday", Value::Date("1815-12-10".into()))
-        .with("note", Value::text("First line\nsecond, with comma; and semicolon"))
+        .with(
+            "note",
+            Value::text("First line\nsecond, with comma; and semicolon"),
+        )
         .with("categories", texts(&["math", "poetry"]))
 }
 
@@ -94,9 +103,15 @@ fn reads_every_field_of_a_3_0_card() {
         .with("title", Value::text("Programmer"))
         .with(
             "emails",
-            Value::List(vec![email("ada@work.example", "work"), email("ada@example.org", "home")]),
+            Value::List(vec![
+                email("ada@work.example", "work"),
+                email("ada@example.org", "home"),
+            ]),
         )
-        .with("phones", Value::List(vec![email("+44 20 1234", "cell,voice")]))
+        .with(
+            "phones",
+            Value::List(vec![email("+44 20 1234", "cell,voice")]),
+        )
         .with(
             "addresses",
             Value::List(vec![Value::map([
@@ -111,7 +126,11 @@ fn reads_every_field_of_a_3_0_card() {
         .with("birthday", Value::Date("1815-12-10".into()))
         .with("note", Value::text("First line\nsecond, with comma"))
         .with("categories", texts(&["poetry", "math"]));
-    assert!(r.same_content(&expected), "differs in {:?}", r.changed_fields(&expected));
+    assert!(
+        r.same_content(&expected),
+        "differs in {:?}",
+        r.changed_fields(&expected)
+    );
 }
 
 #[test]
@@ -145,14 +164,20 @@ fn patches_every_field_on_both_versions() {
         (set("middle_name", Value::text("Byron")), &["N"]),
         (set("prefix", Value::text("Countess")), &["N"]),
         (set("suffix", Value::text("FRS")), &["N"]),
-        (set("nickname", Value::text("Enchantress of Numbers")), &["NICKNAME"]),
+        (
+            set("nickname", Value::text("Enchantress of Numbers")),
+            &["NICKNAME"],
+        ),
         (set("org", Value::text("Babbage & Co")), &["ORG"]),
         (set("department", Value::text("Poetical Science")), &["ORG"]),
         (set("title", Value::text("Analyst")), &["TITLE"]),
         (
             set(
                 "emails",
-                Value::List(vec![email("ada@example.org", "home"), email("new@x.example", "work")]),
+                Value::List(vec![
+                    email("ada@example.org", "home"),
+                    email("new@x.example", "work"),
+                ]),
             ),
             &["EMAIL"],
         ),
@@ -176,19 +201,38 @@ fn patches_every_field_on_both_versions() {
             ),
             &["ADR"],
         ),
-        (set("urls", texts(&["https://a.example", "https://b.example"])), &["URL"]),
+        (
+            set("urls", texts(&["https://a.example", "https://b.example"])),
+            &["URL"],
+        ),
         (set("birthday", Value::Date("1816-01-01".into())), &["BDAY"]),
         (set("birthday", Value::Date("--12-10".into())), &["BDAY"]),
-        (set("birthday", dt("1815-12-10T08:30:00", Some("UTC"))), &["BDAY"]),
-        (set("note", Value::text("Line one\nLine two; with, punctuation\\")), &["NOTE"]),
-        (set("categories", texts(&["science", "math"])), &["CATEGORIES"]),
+        (
+            set("birthday", dt("1815-12-10T08:30:00", Some("UTC"))),
+            &["BDAY"],
+        ),
+        (
+            set(
+                "note",
+                Value::text("Line one\nLine two; with, punctuation\\"),
+            ),
+            &["NOTE"],
+        ),
+        (
+            set("categories", texts(&["science", "math"])),
+            &["CATEGORIES"],
+        ),
     ];
     for original in [APPLE_V3, V4] {
         for (change, properties) in &cases {
             let text = patched(Format::VCard, original, std::slice::from_ref(change));
             for line in lost_lines(original, &text) {
                 let name = line.split([';', ':']).next().unwrap_or_default();
-                let name = name.rsplit('.').next().unwrap_or_default().to_ascii_uppercase();
+                let name = name
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_uppercase();
                 assert!(
                     properties.contains(&name.as_str()),
                     "patching {} lost unrelated line {line:?}:\n{text}",
@@ -219,7 +263,11 @@ fn removes_every_field_on_both_versions() {
 
 #[test]
 fn unrelated_lines_survive_byte_for_byte() {
-    let text = patched(Format::VCard, APPLE_V3, &[set("title", Value::text("Analyst"))]);
+    let text = patched(
+        Format::VCard,
+        APPLE_V3,
+        &[set("title", Value::text("Analyst"))],
+    );
     assert!(text.contains("X-CUSTOM;X-PARAM=\"a:b\";x-odd=1:hello\r\n"));
     assert!(text.contains("X-SOCIALPROFILE;type=twitter;x-user=ada:https://twitter.com/ada\r\n"));
     assert!(text.contains("item1.EMAIL;type=INTERNET;type=HOME;type=pref:ada@example.org\r\n"));
@@ -238,23 +286,65 @@ fn unchanged_list_elements_keep_their_lines() {
     let mut emails = r.get("emails").and_then(Value::as_list).unwrap().to_vec();
     emails.push(email("third@x.example", "other"));
     r.set("emails", Value::List(emails.clone()));
-    let text = patched(Format::VCard, APPLE_V3, &[set("emails", Value::List(emails))]);
+    let text = patched(
+        Format::VCard,
+        APPLE_V3,
+        &[set("emails", Value::List(emails))],
+    );
     assert!(lost_lines(APPLE_V3, &text).is_empty(), "{text}");
-    assert!(text.contains("EMAIL;TYPE=OTHER:third@x.example\r\n") || text.contains("EMAIL;TYPE=other:third@x.example\r\n"), "{text}");
+    assert!(
+        text.contains("EMAIL;TYPE=OTHER:third@x.example\r\n")
+            || text.contains("EMAIL;TYPE=other:third@x.example\r\n"),
+        "{text}"
+    );
 
     // A changed type rewrites that one line but keeps its group and `pref`.
-    let emails = Value::List(vec![email("ada@example.org", "work"), email("ada@work.example", "work")]);
+    let emails = Value::List(vec![
+        email("ada@example.org", "work"),
+        email("ada@work.example", "work"),
+    ]);
     let text = patched(Format::VCard, APPLE_V3, &[set("emails", emails)]);
-    assert!(text.contains("item1.EMAIL;TYPE=INTERNET,pref,WORK:ada@example.org\r\n"), "{text}");
-    assert!(text.contains("EMAIL;TYPE=work:ada@work.example\r\n"), "{text}");
+    assert!(
+        text.contains("item1.EMAIL;TYPE=INTERNET,pref,WORK:ada@example.org\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("EMAIL;TYPE=work:ada@work.example\r\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn equivalent_spellings_are_not_changes() {
+    let emails = Value::List(vec![
+        email("ada@example.org", "HOME,pref,Internet"),
+        email("ada@work.example", "Work"),
+    ]);
+    let phones = Value::List(vec![email("tel:+44 20 1234", "VOICE,cell")]);
+    let changes = [set("emails", emails), set("phones", phones)];
+    assert_eq!(patch(Format::VCard, APPLE_V3, &changes).unwrap(), APPLE_V3);
 }
 
 #[test]
 fn n_patch_keeps_the_other_components() {
-    let text = patched(Format::VCard, APPLE_V3, &[set("given_name", Value::text("Augusta"))]);
-    assert!(text.contains("N:Lovelace;Augusta;Augusta,King;Lady;\r\n"), "{text}");
-    let text = patched(Format::VCard, APPLE_V3, &[set("department", Value::text("Engines"))]);
-    assert!(text.contains("ORG:Analytical Engines;Engines;Lab 2\r\n"), "{text}");
+    let text = patched(
+        Format::VCard,
+        APPLE_V3,
+        &[set("given_name", Value::text("Augusta"))],
+    );
+    assert!(
+        text.contains("N:Lovelace;Augusta;Augusta,King;Lady;\r\n"),
+        "{text}"
+    );
+    let text = patched(
+        Format::VCard,
+        APPLE_V3,
+        &[set("department", Value::text("Engines"))],
+    );
+    assert!(
+        text.contains("ORG:Analytical Engines;Engines;Lab 2\r\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -262,12 +352,19 @@ fn version_3_stays_version_3() {
     let text = patched(
         Format::VCard,
         APPLE_V3,
-        &[set("birthday", Value::Date("--12-10".into())), set("full_name", Value::text("Ada"))],
+        &[
+            set("birthday", Value::Date("--12-10".into())),
+            set("full_name", Value::text("Ada")),
+        ],
     );
     assert!(text.contains("VERSION:3.0\r\n"));
     assert!(!text.contains("VERSION:4.0"));
     assert!(text.contains("BDAY:--1210\r\n"), "{text}");
-    let text = patched(Format::VCard, V4, &[set("birthday", Value::Date("1906-12-09".into()))]);
+    let text = patched(
+        Format::VCard,
+        V4,
+        &[set("birthday", Value::Date("1906-12-09".into()))],
+    );
     assert!(text.contains("BDAY:19061209\r\n"), "{text}");
 }
 
@@ -276,16 +373,42 @@ fn apple_year_less_birthdays() {
     let card = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:b\r\nFN:B\r\nBDAY;X-APPLE-OMIT-YEAR=1604:1604-03-05\r\nEND:VCARD\r\n";
     let r = parse(Format::VCard, card).unwrap();
     assert_eq!(r.get("birthday"), Some(&Value::Date("--03-05".into())));
-    let text = patched(Format::VCard, card, &[set("birthday", Value::Date("--04-06".into()))]);
-    assert!(text.contains("BDAY;X-APPLE-OMIT-YEAR=1604:1604-04-06\r\n"), "{text}");
-    let text = patched(Format::VCard, card, &[set("birthday", Value::Date("1990-04-06".into()))]);
+    let text = patched(
+        Format::VCard,
+        card,
+        &[set("birthday", Value::Date("--04-06".into()))],
+    );
+    assert!(
+        text.contains("BDAY;X-APPLE-OMIT-YEAR=1604:1604-04-06\r\n"),
+        "{text}"
+    );
+    let text = patched(
+        Format::VCard,
+        card,
+        &[set("birthday", Value::Date("1990-04-06".into()))],
+    );
     assert!(!text.contains("X-APPLE-OMIT-YEAR"), "{text}");
+}
+
+#[test]
+fn unreadable_birthdays_are_left_alone() {
+    // calcard cannot read this 3.0 spelling; the contact still syncs and the
+    // line survives patches of other fields.
+    let card = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:b\r\nFN:B\r\nBDAY:--12-10\r\nEND:VCARD\r\n";
+    let r = parse(Format::VCard, card).unwrap();
+    assert_eq!(r.get("birthday"), None);
+    let text = patched(Format::VCard, card, &[set("note", Value::text("n"))]);
+    assert!(text.contains("BDAY:--12-10\r\n"));
 }
 
 #[test]
 fn lf_only_cards_stay_lf_only() {
     let card = APPLE_V3.replace("\r\n", "\n");
-    let text = patched(Format::VCard, &card, &[set("title", Value::text("Analyst"))]);
+    let text = patched(
+        Format::VCard,
+        &card,
+        &[set("title", Value::text("Analyst"))],
+    );
     assert!(!text.contains('\r'));
     assert!(text.contains("\nTITLE:Analyst\n"));
 }
@@ -299,8 +422,10 @@ fn no_op_patch_returns_the_original() {
 
 #[test]
 fn render_then_parse_is_identity() {
-    let r = full_contact();
+    let mut r = full_contact();
+    r.modified = Some(1_704_164_645);
     let text = render(Format::VCard, &r).unwrap();
+    assert!(text.contains("\r\nREV:20240102T030405Z\r\n"), "{text}");
     assert!(text.starts_with("BEGIN:VCARD\r\nVERSION:4.0\r\n"), "{text}");
     let back = parse(Format::VCard, &text).unwrap();
     assert_same(&r, &back, &text);
@@ -327,10 +452,19 @@ fn wrong_values_name_their_field() {
     for (change, field) in [
         (set("title", Value::Integer(3)), "title"),
         (set("emails", Value::text("a@x")), "emails"),
-        (set("emails", Value::List(vec![Value::text("a@x")])), "emails"),
-        (set("birthday", Value::Date("1815-13-01".into())), "birthday"),
+        (
+            set("emails", Value::List(vec![Value::text("a@x")])),
+            "emails",
+        ),
+        (
+            set("birthday", Value::Date("1815-13-01".into())),
+            "birthday",
+        ),
         (set("summary", Value::text("x")), "summary"),
-        (set("custom.shoe_size", Value::Integer(9)), "custom.shoe_size"),
+        (
+            set("custom.shoe_size", Value::Integer(9)),
+            "custom.shoe_size",
+        ),
     ] {
         let err = patch(Format::VCard, APPLE_V3, &[change]).unwrap_err();
         assert_eq!(err.field.as_deref(), Some(field), "{err}");
@@ -342,10 +476,16 @@ fn wrong_values_name_their_field() {
 #[test]
 fn item_level_errors() {
     let no_uid = "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:x\r\nEND:VCARD\r\n";
-    assert!(parse(Format::VCard, no_uid).unwrap_err().message.contains("UID"));
+    assert!(parse(Format::VCard, no_uid)
+        .unwrap_err()
+        .message
+        .contains("UID"));
     let two = format!("{APPLE_V3}{V4}");
     let err = parse(Format::VCard, &two).unwrap_err();
     assert!(err.message.contains("ada-1"), "{err}");
     let ics = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
-    assert!(parse(Format::VCard, ics).unwrap_err().message.contains("iCalendar"));
+    assert!(parse(Format::VCard, ics)
+        .unwrap_err()
+        .message
+        .contains("iCalendar"));
 }

@@ -37,6 +37,9 @@ use tandem_store::{
 /// not pay for threads they do not need.
 const MIN_FETCH_CHUNK: usize = 64;
 
+/// Fewest item files a listing stats on more than one thread.
+const PARALLEL_LIST_MIN: usize = 4096;
+
 /// A vdir store. See the module docs.
 #[derive(Debug, Clone)]
 pub struct VdirStore {
@@ -143,50 +146,54 @@ impl Shared {
 
     /// True when `raw` is text in this store's own format.
     fn is_own_format(&self, raw: &Raw) -> bool {
-        let essence = raw.media_type.split(';').next().unwrap_or_default().trim();
-        Format::from_media_type(essence) == Some(self.format)
-            || essence.eq_ignore_ascii_case(self.media_type())
+        Format::from_media_type(&raw.media_type) == Some(self.format)
     }
 
     fn list(&self, collection: &str) -> Result<Vec<Listed>> {
         let dir = self.dir(collection)?;
-        let entries = fs::read_dir(&dir).map_err(|err| Error::io(dir.display(), err))?;
-        let mut listed = Vec::new();
-        for entry in entries {
+        let read = fs::read_dir(&dir).map_err(|err| Error::io(dir.display(), err))?;
+        let mut entries = Vec::new();
+        for entry in read {
             let entry = entry.map_err(|err| Error::io(dir.display(), err))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else {
-                tracing::warn!(dir = %dir.display(), name = ?name, "skipping a file whose name is not UTF-8");
-                continue;
+            let name = match entry.file_name().into_string() {
+                Ok(name) => name,
+                Err(name) => {
+                    tracing::warn!(dir = %dir.display(), ?name, "skipping a file whose name is not UTF-8");
+                    continue;
+                }
             };
-            if !is_item_name(name, &self.extension) {
-                continue;
+            if is_item_name(&name, &self.extension) {
+                entries.push((entry, name));
             }
-            // The file type usually comes with the directory entry, so
-            // folders are skipped without a stat; symlinks are followed.
-            let file_type = entry
-                .file_type()
-                .map_err(|err| Error::io(entry.path().display(), err))?;
-            let meta = if file_type.is_symlink() {
-                fs::metadata(entry.path())
-            } else {
-                entry.metadata()
-            };
-            let meta = match meta {
-                Ok(meta) => meta,
-                // Deleted between the directory read and the stat.
-                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-                Err(err) => return Err(Error::io(entry.path().display(), err)),
-            };
-            if !meta.is_file() {
-                continue;
-            }
-            listed.push(Listed {
-                id: name.to_string(),
-                version: version_of(&meta),
-            });
         }
-        Ok(listed)
+        // The stats dominate (a few microseconds each, more under a
+        // sandboxed kernel), so large folders are stat'ed on every core.
+        let threads = if entries.len() < PARALLEL_LIST_MIN {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        };
+        if threads == 1 {
+            return stat_entries(&entries);
+        }
+        let chunk = entries.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = entries
+                .chunks(chunk)
+                .map(|chunk| scope.spawn(|| stat_entries(chunk)))
+                .collect();
+            let mut listed = Vec::with_capacity(entries.len());
+            for worker in workers {
+                let part = worker.join().map_err(|_| {
+                    Error::new(
+                        ErrorKind::Io,
+                        format!("a thread listing {} panicked", dir.display()),
+                    )
+                })??;
+                listed.extend(part);
+            }
+            Ok(listed)
+        })
     }
 
     fn fetch_one(&self, dir: &Path, id: &str) -> std::result::Result<Item, ItemError> {
@@ -429,6 +436,32 @@ fn sync_filesystem(dir: &fs::File) -> io::Result<()> {
     dir.sync_all()
 }
 
+/// The listing lines of item files found by a directory read: one `stat`
+/// each, relative to the open directory; folders and vanished files are
+/// skipped, symlinks followed.
+fn stat_entries(entries: &[(fs::DirEntry, String)]) -> Result<Vec<Listed>> {
+    let mut listed = Vec::with_capacity(entries.len());
+    for (entry, name) in entries {
+        let meta = match entry.metadata() {
+            Ok(meta) if meta.file_type().is_symlink() => fs::metadata(entry.path()),
+            other => other,
+        };
+        let meta = match meta {
+            Ok(meta) => meta,
+            // Deleted between the directory read and the stat.
+            Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(Error::io(entry.path().display(), err)),
+        };
+        if meta.is_file() {
+            listed.push(Listed {
+                id: name.clone(),
+                version: version_of(&meta),
+            });
+        }
+    }
+    Ok(listed)
+}
+
 fn stale(path: &Path, id: &str, expected: &str, actual: &str) -> Error {
     Error::new(
         ErrorKind::PreconditionFailed,
@@ -480,9 +513,10 @@ impl Store for VdirStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        // Spread the reads over the cores: parsing is CPU work.
+        // Spread the reads over the cores (parsing is CPU work), in a few
+        // chunks per core so one slow chunk does not leave a core idle.
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        let chunk = ids.len().div_ceil(threads).max(MIN_FETCH_CHUNK);
+        let chunk = ids.len().div_ceil(threads * 4).max(MIN_FETCH_CHUNK);
         let dir = Arc::new(dir);
         let tasks: Vec<_> = ids
             .chunks(chunk)
