@@ -327,7 +327,7 @@ org = "b"
         let bad = GOOD.replace("direction = \"a-to-b\"", "directoin = \"a-to-b\"");
         let err = Config::parse(Path::new("t.toml"), &bad).expect_err("unknown key");
         let shown = err.to_string();
-        assert!(shown.starts_with("t.toml:16:"), "{shown}");
+        assert!(shown.starts_with("t.toml:15:"), "{shown}");
         assert!(shown.contains("directoin"), "{shown}");
     }
 

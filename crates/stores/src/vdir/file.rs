@@ -146,11 +146,22 @@ pub(super) fn write_temp(dest: &Path, text: &str) -> io::Result<PathBuf> {
 }
 
 /// Moves a complete temp file to `dest` only if `dest` does not exist, so
-/// two creators of one item never clobber each other: `hard_link` fails
-/// with `AlreadyExists` atomically where `rename` would silently replace.
-/// On filesystems without hard links it falls back to check-then-rename,
-/// which leaves a tiny race. The temp file is gone afterwards either way.
+/// two creators of one item never clobber each other: `renameat2` with
+/// `RENAME_NOREPLACE` fails with `AlreadyExists` atomically where a plain
+/// rename would silently replace, and costs one directory operation where
+/// link + unlink cost two. Where the filesystem lacks it, a hard link does
+/// the same; where that fails too, check-then-rename leaves a tiny race.
+/// The temp file is gone afterwards either way.
 pub(super) fn publish_new(temp: &Path, dest: &Path) -> io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    match renameat_with(CWD, temp, CWD, dest, RenameFlags::NOREPLACE) {
+        Ok(()) => return Ok(()),
+        Err(err) if err == rustix::io::Errno::EXIST => {
+            let _ = fs::remove_file(temp);
+            return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+        }
+        Err(_) => {}
+    }
     let result = match fs::hard_link(temp, dest) {
         Ok(()) => Ok(()),
         Err(err)
