@@ -25,7 +25,7 @@ mod stores;
 mod sync;
 
 pub use config::{Config, ConfigError, PairConfig};
-pub use sync::{Options, PairError, PairOutcome, CHUNK};
+pub use sync::{run_pair, Options, PairError, PairOutcome, CHUNK};
 
 use std::collections::{HashMap, HashSet};
 use tandem_apply::{undo_run, Sides, UndoReport};
