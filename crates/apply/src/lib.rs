@@ -2,9 +2,11 @@
 //! only place where Tandem changes a store.
 //!
 //! For each chunk: every write is first journaled as pending (with the
-//! item's before-image), then made with the version the plan expects, then
-//! both stores are flushed, and finally one state [`Batch`] records the new
-//! links, the finished journal entries and any conflicts. A crash anywhere
+//! item's before-image), then made with the version the plan expects; what
+//! the writes mean for the state gathers in [`Unsettled`]. Every few
+//! thousand writes (and at the end) [`settle`] flushes both stores and then
+//! one state [`Batch`] records the new links, the finished journal entries
+//! and any conflicts. A crash anywhere
 //! leaves each item either as it was or written with its outcome re-derived
 //! on the next run (a create is found again by its UID, an update shows as
 //! the same change on both sides, a delete as gone on both), so a rerun
@@ -299,8 +301,8 @@ fn seen_of(current: Option<&tandem_plan::Current>) -> Option<Seen> {
 ///
 /// `entries` and `plans` are parallel. `open_conflicts` maps the UIDs of this
 /// collection's open inbox entries to their ids, so an item that now syncs
-/// settles its conflict. With `dry_run`, nothing is written and nothing is
-/// committed.
+/// settles its conflict. What the writes mean for the state is added to
+/// `unsettled`, recorded by [`settle`] once the stores are flushed.
 pub async fn apply_chunk(
     ctx: &Context<'_>,
     entries: &[Entry],
@@ -308,6 +310,7 @@ pub async fn apply_chunk(
     fetched: &Fetched,
     open_conflicts: &HashMap<String, i64>,
     state: &mut dyn StateStore,
+    unsettled: &mut Unsettled,
 ) -> Result<Report, StateError> {
     let mut report = Report::default();
 
@@ -384,23 +387,8 @@ pub async fn apply_chunk(
         }
     }
 
-    // 3. Make the writes durable before the state that records them.
-    for side in Side::BOTH {
-        if written.keys().any(|(_, s)| *s == side) {
-            if let Err(err) = ctx.sides.store(side).flush().await {
-                // Nothing recorded: the next run re-derives these items.
-                report.failures.push(Failure {
-                    store: ctx.sides.name(side).to_string(),
-                    collection: ctx.collection.to_string(),
-                    item: "(flush)".into(),
-                    reason: err.to_string(),
-                });
-                return Ok(report);
-            }
-        }
-    }
-
-    // 4. Record outcomes for items whose writes all succeeded.
+    // 3. Record outcomes for items whose writes all succeeded; they reach
+    //    the state when `settle` has made the writes durable.
     for (i, (plan, entry)) in plans.iter().zip(entries).enumerate() {
         if failed[i] {
             continue;
@@ -456,10 +444,79 @@ pub async fn apply_chunk(
             }
         }
     }
-    if !batch.is_empty() {
+    for side in Side::BOTH {
+        if written.keys().any(|(_, s)| *s == side) {
+            unsettled.touched[index(side)] = true;
+        }
+    }
+    unsettled.writes += written.len() as u64;
+    unsettled.absorb(batch);
+    Ok(report)
+}
+
+/// Outcomes of writes already made but not yet recorded in the state.
+///
+/// Chunks add to it; [`settle`] flushes the stores they wrote to and then
+/// commits everything in one state transaction. Settling every few thousand
+/// writes rather than every chunk keeps durable flushes (a `syncfs` per
+/// vdir) few, while a crash still loses only state that the next run
+/// re-derives.
+#[derive(Debug, Default)]
+pub struct Unsettled {
+    batch: Option<Batch>,
+    touched: [bool; 2],
+    /// Writes made since the last settle.
+    pub writes: u64,
+}
+
+impl Unsettled {
+    fn absorb(&mut self, batch: Batch) {
+        if batch.is_empty() {
+            return;
+        }
+        match &mut self.batch {
+            None => self.batch = Some(batch),
+            Some(b) => {
+                b.links.extend(batch.links);
+                b.forget.extend(batch.forget);
+                b.done.extend(batch.done);
+                b.conflicts.extend(batch.conflicts);
+                b.settled.extend(batch.settled);
+            }
+        }
+    }
+
+    /// True when nothing waits to be recorded.
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_none() && self.writes == 0
+    }
+}
+
+/// Makes the writes behind `unsettled` durable, then records them. When a
+/// flush fails nothing is recorded (the next run re-derives those items)
+/// and the failure is returned for the report.
+pub async fn settle(
+    ctx: &Context<'_>,
+    unsettled: &mut Unsettled,
+    state: &mut dyn StateStore,
+) -> Result<Vec<Failure>, StateError> {
+    let pending = std::mem::take(unsettled);
+    for side in Side::BOTH {
+        if pending.touched[index(side)] {
+            if let Err(err) = ctx.sides.store(side).flush().await {
+                return Ok(vec![Failure {
+                    store: ctx.sides.name(side).to_string(),
+                    collection: ctx.collection.to_string(),
+                    item: "(flush)".into(),
+                    reason: format!("{err}; the writes of this batch will be checked again next run"),
+                }]);
+            }
+        }
+    }
+    if let Some(batch) = pending.batch {
         state.commit(&batch)?;
     }
-    Ok(report)
+    Ok(Vec::new())
 }
 
 fn strip_modified(record: &Record) -> Record {

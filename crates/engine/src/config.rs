@@ -5,8 +5,10 @@
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tandem_mapping::{MapEntry, MappingSpec, OnLeave, PairMapping};
 use tandem_plan::{ConflictRule, Direction, MaxDelete, Policy};
-use tandem_record::{Kind, Side};
+use tandem_record::{Kind, Side, Value};
 
 /// A config file that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +57,8 @@ pub struct PairConfig {
     pub kind: Kind,
     pub policy: Policy,
     pub max_delete: MaxDelete,
+    /// Field maps, filters and duplicate matching, compiled once.
+    pub mapping: Arc<PairMapping>,
     pub line: usize,
 }
 
@@ -84,7 +88,133 @@ struct RawPair {
     #[serde(default)]
     max_delete: Option<toml::Value>,
     #[serde(default)]
-    fields: BTreeMap<String, String>,
+    fields: toml::Table,
+    #[serde(default)]
+    map: toml::Table,
+    #[serde(default)]
+    only_fields: Option<Vec<String>>,
+    #[serde(default)]
+    filter_a: Option<String>,
+    #[serde(default)]
+    filter_b: Option<String>,
+    #[serde(default)]
+    on_leave: Option<String>,
+    #[serde(default, rename = "match")]
+    match_keys: Option<Vec<String>>,
+    #[serde(default)]
+    default_region: Option<String>,
+}
+
+/// One `[pairs.fields]` entry: an owner, or `{ owner, direction }`.
+#[derive(Default)]
+struct FieldRule {
+    owner: Option<Side>,
+    direction: Option<Direction>,
+}
+
+/// Flattens `[pairs.fields]`: `org = "b"`, `org = { owner = "b",
+/// direction = "a-to-b" }`, and dotted names written either quoted
+/// (`"custom.owner" = "a"`) or as nested tables (`custom.owner = "a"`).
+fn field_rules(
+    table: &toml::Table,
+    prefix: &str,
+    out: &mut BTreeMap<String, FieldRule>,
+) -> Result<(), String> {
+    for (key, value) in table {
+        let name = format!("{prefix}{key}");
+        match value {
+            toml::Value::String(owner) => {
+                let owner = parse_side(owner).map_err(|e| format!("fields.{name}: {e}"))?;
+                out.insert(
+                    name,
+                    FieldRule {
+                        owner: Some(owner),
+                        direction: None,
+                    },
+                );
+            }
+            toml::Value::Table(t)
+                if key != "custom" && t.keys().all(|k| k == "owner" || k == "direction") =>
+            {
+                let mut rule = FieldRule::default();
+                for (k, v) in t {
+                    let text = v
+                        .as_str()
+                        .ok_or_else(|| format!("fields.{name}.{k} must be a string"))?;
+                    match k.as_str() {
+                        "owner" => {
+                            rule.owner = Some(
+                                parse_side(text)
+                                    .map_err(|e| format!("fields.{name}.owner: {e}"))?,
+                            )
+                        }
+                        _ => {
+                            rule.direction = Some(
+                                parse_direction(text)
+                                    .map_err(|e| format!("fields.{name}.direction: {e}"))?,
+                            )
+                        }
+                    }
+                }
+                out.insert(name, rule);
+            }
+            toml::Value::Table(t) => field_rules(t, &format!("{name}."), out)?,
+            _ => {
+                return Err(format!(
+                    "fields.{name}: expected \"a\", \"b\" or {{ owner, direction }}"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The keys of a computed `[pairs.map.FIELD]` table.
+const MAP_KEYS: [&str; 4] = ["to_b", "to_a", "to_b_const", "to_a_const"];
+
+/// Flattens `[pairs.map]`: `A_FIELD = "B_FIELD"` renames; a table with one
+/// of `to_b`, `to_a` (CEL) or `to_b_const`, `to_a_const` computes FIELD on
+/// that side. Dotted names may be quoted or nested.
+fn map_entries(table: &toml::Table, prefix: &str, out: &mut Vec<MapEntry>) -> Result<(), String> {
+    for (key, value) in table {
+        let field = format!("{prefix}{key}");
+        match value {
+            toml::Value::String(b) => out.push(MapEntry::Rename { a: field, b: b.clone() }),
+            toml::Value::Table(t) if t.keys().any(|k| MAP_KEYS.contains(&k.as_str())) => {
+                if t.len() != 1 {
+                    return Err(format!(
+                        "map.{field}: give exactly one of to_b, to_a, to_b_const, to_a_const"
+                    ));
+                }
+                for (k, v) in t {
+                    let to = if k.starts_with("to_b") { Side::B } else { Side::A };
+                    let entry = if k.ends_with("_const") {
+                        MapEntry::Constant { field: field.clone(), to, value: toml_value(v).map_err(|e| format!("map.{field}.{k}: {e}"))? }
+                    } else {
+                        let expr = v.as_str().ok_or_else(|| format!("map.{field}.{k} must be a CEL expression in a string"))?;
+                        MapEntry::Compute { field: field.clone(), to, expr: expr.to_string() }
+                    };
+                    out.push(entry);
+                }
+            }
+            toml::Value::Table(t) => map_entries(t, &format!("{field}."), out)?,
+            _ => return Err(format!("map.{field}: expected B's field name or a table with to_b, to_a, to_b_const or to_a_const")),
+        }
+    }
+    Ok(())
+}
+
+fn toml_value(v: &toml::Value) -> Result<Value, String> {
+    Ok(match v {
+        toml::Value::String(s) => Value::Text(s.clone()),
+        toml::Value::Integer(i) => Value::Integer(*i),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Float(f) => Value::Decimal(f.to_string()),
+        toml::Value::Array(items) => {
+            Value::List(items.iter().map(toml_value).collect::<Result<_, _>>()?)
+        }
+        other => return Err(format!("`{other}` is not a constant Tandem can store")),
+    })
 }
 
 fn line_of(source: &str, offset: usize) -> usize {
@@ -157,9 +287,21 @@ impl Config {
                 None => return Err(invalid(line, format!("stores.{name} has no `type`"))),
             };
             // Relative paths resolve against the config file's folder.
-            if let Some(toml::Value::String(p)) = table.get("path") {
-                let resolved = resolve(Path::new(p)).display().to_string();
-                table.insert("path".into(), toml::Value::String(resolved));
+            for key in ["path", "password_file", "ca_file"] {
+                if let Some(toml::Value::String(p)) = table.get(key) {
+                    let resolved = resolve(Path::new(p)).display().to_string();
+                    table.insert(key.into(), toml::Value::String(resolved));
+                }
+            }
+            // So do SQLite files named by a `sqlite:` URL.
+            if let Some(toml::Value::String(url)) = table.get("url") {
+                if let Some(file) = url.strip_prefix("sqlite:") {
+                    let file = file.trim_start_matches("//");
+                    if !file.is_empty() && !file.starts_with(':') && Path::new(file).is_relative() {
+                        let resolved = format!("sqlite:{}", resolve(Path::new(file)).display());
+                        table.insert("url".into(), toml::Value::String(resolved));
+                    }
+                }
             }
             stores.insert(
                 name.clone(),
@@ -221,12 +363,53 @@ impl Config {
                     )))
                 }
             };
+            let mut rules = BTreeMap::new();
+            field_rules(&p.fields, "", &mut rules).map_err(at)?;
             let mut owners = BTreeMap::new();
-            for (field, owner) in &p.fields {
-                owners.insert(
-                    field.clone(),
-                    parse_side(owner).map_err(|e| at(format!("fields.{field}: {e}")))?,
-                );
+            let mut field_directions = BTreeMap::new();
+            for (field, rule) in rules {
+                if let Some(owner) = rule.owner {
+                    owners.insert(field.clone(), owner);
+                }
+                if let Some(direction) = rule.direction {
+                    field_directions.insert(field, direction);
+                }
+            }
+            let mut map = Vec::new();
+            map_entries(&p.map, "", &mut map).map_err(at)?;
+            let on_leave = match p.on_leave.as_deref() {
+                None | Some("keep") => OnLeave::Keep,
+                Some("delete") => OnLeave::Delete,
+                Some(other) => {
+                    return Err(at(format!(
+                        "unknown on_leave `{other}` (expected keep or delete)"
+                    )))
+                }
+            };
+            let match_keys = p
+                .match_keys
+                .iter()
+                .flatten()
+                .map(|k| k.parse())
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(at)?;
+            let spec = MappingSpec {
+                map,
+                only_fields: p.only_fields.clone(),
+                filter_a: p.filter_a.clone(),
+                filter_b: p.filter_b.clone(),
+                on_leave,
+                match_keys,
+                default_region: p.default_region.clone(),
+            };
+            let mapping = PairMapping::compile(&spec).map_err(|e| at(e.to_string()))?;
+            // Computed fields flow from their source only.
+            for (field, source) in mapping.fields.one_way() {
+                let direction = match source {
+                    Side::A => Direction::AToB,
+                    Side::B => Direction::BToA,
+                };
+                field_directions.insert(field.to_string(), direction);
             }
             pairs.push(PairConfig {
                 name: p.name.clone(),
@@ -239,8 +422,10 @@ impl Config {
                     owners,
                     create,
                     no_create,
+                    field_directions,
                 },
                 max_delete,
+                mapping: Arc::new(mapping),
                 line,
             });
         }
@@ -345,6 +530,107 @@ org = "b"
                 .expect_err(needle)
                 .to_string();
             assert!(err.contains(needle) && err.starts_with("t.toml:1"), "{err}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod mapping_tests {
+    use super::*;
+
+    const CRM: &str = r#"
+[stores.crm]
+type = "vdir"
+path = "crm"
+
+[stores.phone]
+type = "vdir"
+path = "phone"
+
+[[pairs]]
+name = "crm"
+a = "crm"
+b = "phone"
+kind = "contact"
+only_fields = ["given_name", "family_name", "full_name", "emails", "custom.owner", "custom.source", "org"]
+filter_a = "'active-candidate' in categories"
+on_leave = "delete"
+match = ["email", "phone", "name"]
+default_region = "US"
+
+[pairs.fields]
+"custom.owner" = "a"
+org = { owner = "b", direction = "b-to-a" }
+
+[pairs.map]
+"custom.owner" = "custom.account_owner"
+
+[pairs.map.full_name]
+to_b = "given_name + ' ' + family_name"
+
+[pairs.map."custom.source"]
+to_b_const = "tandem"
+"#;
+
+    #[test]
+    fn reads_mapping_keys() {
+        let c = Config::parse(Path::new("t.toml"), CRM).expect("valid");
+        let p = &c.pairs[0];
+        assert_eq!(p.policy.owners["custom.owner"], Side::A);
+        assert_eq!(p.policy.owners["org"], Side::B);
+        assert_eq!(p.policy.field_directions["org"], Direction::BToA);
+        assert_eq!(p.policy.field_directions["full_name"], Direction::AToB);
+        assert_eq!(p.policy.field_directions["custom.source"], Direction::AToB);
+        assert_eq!(p.mapping.on_leave, OnLeave::Delete);
+        assert!(p.mapping.filters(Side::A) && !p.mapping.filters(Side::B));
+        assert!(!p.mapping.matcher.is_empty());
+        // Nested spelling of a dotted name means the same.
+        let nested = CRM.replace("\"custom.owner\" = \"a\"", "custom.owner = \"a\"");
+        let c = Config::parse(Path::new("t.toml"), &nested).expect("valid");
+        assert_eq!(c.pairs[0].policy.owners["custom.owner"], Side::A);
+    }
+
+    #[test]
+    fn bad_mapping_keys_are_errors_with_lines() {
+        for (from, to, needle) in [
+            ("on_leave = \"delete\"", "on_leave = \"vanish\"", "vanish"),
+            (
+                "match = [\"email\", \"phone\", \"name\"]",
+                "match = [\"shoe\"]",
+                "shoe",
+            ),
+            (
+                "default_region = \"US\"",
+                "default_region = \"Atlantis\"",
+                "Atlantis",
+            ),
+            (
+                "filter_a = \"'active-candidate' in categories\"",
+                "filter_a = \"'x' in\"",
+                "filter_a",
+            ),
+            (
+                "to_b = \"given_name + ' ' + family_name\"",
+                "to_b = \"given_name +\"",
+                "full_name",
+            ),
+            (
+                "to_b_const = \"tandem\"",
+                "to_b_const = \"tandem\"\nto_a = \"1\"",
+                "exactly one",
+            ),
+            (
+                "org = { owner = \"b\", direction = \"b-to-a\" }",
+                "org = { owner = \"b\", direction = \"up\" }",
+                "up",
+            ),
+            ("only_fields", "only_feilds", "only_feilds"),
+        ] {
+            let bad = CRM.replace(from, to);
+            let err = Config::parse(Path::new("t.toml"), &bad)
+                .expect_err(needle)
+                .to_string();
+            assert!(err.contains(needle) && err.starts_with("t.toml:"), "{err}");
         }
     }
 }

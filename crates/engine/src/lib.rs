@@ -21,6 +21,7 @@
 //! ```
 
 pub mod config;
+mod mapped;
 mod stores;
 mod sync;
 

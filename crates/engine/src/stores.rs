@@ -19,6 +19,35 @@ pub fn open(config: &StoreConfig, kind: Kind) -> Result<Box<dyn Store>, String> 
                 .map_err(|e| e.to_string())?;
             Ok(Box::new(store))
         }
-        other => Err(format!("unknown store type `{other}` (known: vdir)")),
+        "sql" => {
+            let sql: tandem_stores::sql::SqlConfig = keys()
+                .try_into()
+                .map_err(|e: toml::de::Error| e.message().to_string())?;
+            let store = tandem_stores::sql::SqlStore::new(sql, kind).map_err(|e| e.to_string())?;
+            Ok(Box::new(store))
+        }
+        "csv" => {
+            let csv: tandem_stores::csv::CsvConfig = keys()
+                .try_into()
+                .map_err(|e: toml::de::Error| e.message().to_string())?;
+            let store = tandem_stores::csv::CsvStore::new(csv, kind).map_err(|e| e.to_string())?;
+            Ok(Box::new(store))
+        }
+        "carddav" | "caldav" => {
+            use tandem_stores::dav::{DavConfig, DavStore, Protocol};
+            let dav: DavConfig = keys()
+                .try_into()
+                .map_err(|e: toml::de::Error| e.message().to_string())?;
+            let protocol = if config.store_type == "carddav" {
+                Protocol::CardDav
+            } else {
+                Protocol::CalDav
+            };
+            let store = DavStore::new(dav, protocol, kind).map_err(|e| e.to_string())?;
+            Ok(Box::new(store))
+        }
+        other => Err(format!(
+            "unknown store type `{other}` (known: vdir, sql, csv, carddav, caldav)"
+        )),
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::config::PairConfig;
 use std::collections::{HashMap, HashSet};
-use tandem_apply::{apply_chunk, Context, Failure, Fetched, Report, Sides};
+use tandem_apply::{apply_chunk, settle, Context, Failure, Fetched, Report, Sides, Unsettled};
 use tandem_plan::{
     check_brakes, decide, Brake, ConflictRule, Current, Entry, Operation, Policy, SideCounts,
 };
@@ -20,6 +20,9 @@ use tandem_store::{ErrorKind, Item, Listed, ROOT};
 /// Items planned and applied together; bounds memory and the size of
 /// state transactions.
 pub const CHUNK: usize = 1000;
+
+/// Writes made before the stores are flushed and the state records them.
+pub const SETTLE_EVERY: u64 = 10_000;
 
 /// How a pair is run.
 #[derive(Default)]
@@ -331,6 +334,7 @@ async fn sync_collection(
     total: u64,
 ) -> Result<Report, PairError> {
     let mut report = Report::default();
+    let mut unsettled = Unsettled::default();
     let collection = s.collection.as_str();
 
     // A collection one side lacks is created there when the pair may write
@@ -365,8 +369,23 @@ async fn sync_collection(
     };
     let large = small.other();
     let mut held: HashMap<String, Item> = HashMap::new();
+    // Mapping: items outside a side's filter are left out (their UIDs
+    // kept); with a match ladder, new items no UID pairs wait for it.
+    let mut filtered: [HashSet<String>; 2] = [HashSet::new(), HashSet::new()];
+    let laddering = !pair.mapping.matcher.is_empty();
+    let mut unpaired_large: Vec<Item> = Vec::new();
     for chunk in s.new[ix(small)].chunks(CHUNK) {
-        for item in fetch(sides, small, collection, chunk, pair, &mut report).await? {
+        let items = fetch(sides, small, collection, chunk, pair, &mut report).await?;
+        let items = crate::mapped::admit(
+            &pair.mapping,
+            small,
+            items,
+            sides,
+            collection,
+            &mut report,
+            &mut filtered[ix(small)],
+        );
+        for item in items {
             if let Some(item) = claim(
                 item,
                 small,
@@ -383,7 +402,17 @@ async fn sync_collection(
     }
     for chunk in s.new[ix(large)].chunks(CHUNK) {
         let mut work = Vec::new();
-        for item in fetch(sides, large, collection, chunk, pair, &mut report).await? {
+        let items = fetch(sides, large, collection, chunk, pair, &mut report).await?;
+        let items = crate::mapped::admit(
+            &pair.mapping,
+            large,
+            items,
+            sides,
+            collection,
+            &mut report,
+            &mut filtered[ix(large)],
+        );
+        for item in items {
             let Some(item) = claim(
                 item,
                 large,
@@ -399,8 +428,18 @@ async fn sync_collection(
             let uid = item.record.uid.clone();
             let mut new = [None, None];
             new[ix(small)] = held.remove(&uid);
-            new[ix(large)] = Some(item);
             let link = links_by_uid.get(uid.as_str()).map(|l| (*l).clone());
+            if new[ix(small)].is_none() && link.is_none() {
+                if filtered[ix(small)].contains(&uid) {
+                    // Its twin is outside the other side's filter.
+                    continue;
+                }
+                if laddering {
+                    unpaired_large.push(item);
+                    continue;
+                }
+            }
+            new[ix(large)] = Some(item);
             if link.is_some() {
                 consumed.insert(uid.clone());
             }
@@ -408,15 +447,65 @@ async fn sync_collection(
                 work.push(Work { uid, link, new });
             }
         }
-        process(pair, sides, state, run, opts, s, work, &mut report, outcome).await?;
+        process(
+            pair,
+            sides,
+            state,
+            run,
+            opts,
+            s,
+            work,
+            &mut report,
+            outcome,
+            &mut unsettled,
+        )
+        .await?;
         *done += chunk.len() as u64;
         if let Some(p) = opts.progress {
             p(*done, total);
         }
     }
-    let mut rest: Vec<Item> = held.into_values().collect();
+    let mut rest: Vec<Item> = held
+        .into_values()
+        .filter(|item| !filtered[ix(large)].contains(&item.record.uid))
+        .collect();
     rest.sort_by(|x, y| x.record.uid.cmp(&y.record.uid));
     let mut work = Vec::new();
+    if laddering {
+        let (linked_rest, unpaired_small): (Vec<Item>, Vec<Item>) = rest
+            .into_iter()
+            .partition(|item| links_by_uid.contains_key(item.record.uid.as_str()));
+        rest = linked_rest;
+        let mut unpaired = [Vec::new(), Vec::new()];
+        unpaired[ix(small)] = unpaired_small;
+        unpaired[ix(large)] = std::mem::take(&mut unpaired_large);
+        let found = crate::mapped::ladder(
+            pair,
+            unpaired,
+            &opts.keep,
+            sides,
+            collection,
+            run,
+            &mut report,
+        );
+        report.conflicts += found.conflicts.len() as u64;
+        if opts.dry_run {
+            outcome.operations.extend(found.operations);
+        } else if !found.conflicts.is_empty() {
+            let mut batch = tandem_state::Batch::new(&pair.name, collection);
+            batch.conflicts = found.conflicts;
+            state.commit(&batch)?;
+        }
+        for (uid, [a, b]) in found.work {
+            if wanted(&uid) {
+                work.push(Work {
+                    uid,
+                    link: None,
+                    new: [a, b],
+                });
+            }
+        }
+    }
     for item in rest {
         let uid = item.record.uid.clone();
         let link = links_by_uid.get(uid.as_str()).map(|l| (*l).clone());
@@ -440,12 +529,25 @@ async fn sync_collection(
                 std::mem::take(&mut work),
                 &mut report,
                 outcome,
+                &mut unsettled,
             )
             .await?;
         }
     }
     *done += work.len() as u64;
-    process(pair, sides, state, run, opts, s, work, &mut report, outcome).await?;
+    process(
+        pair,
+        sides,
+        state,
+        run,
+        opts,
+        s,
+        work,
+        &mut report,
+        outcome,
+        &mut unsettled,
+    )
+    .await?;
 
     // Linked items that moved or vanished on some side.
     let mut work = Vec::new();
@@ -474,6 +576,7 @@ async fn sync_collection(
                 std::mem::take(&mut work),
                 &mut report,
                 outcome,
+                &mut unsettled,
             )
             .await?;
             if let Some(p) = opts.progress {
@@ -482,7 +585,30 @@ async fn sync_collection(
         }
     }
     *done += work.len() as u64;
-    process(pair, sides, state, run, opts, s, work, &mut report, outcome).await?;
+    process(
+        pair,
+        sides,
+        state,
+        run,
+        opts,
+        s,
+        work,
+        &mut report,
+        outcome,
+        &mut unsettled,
+    )
+    .await?;
+    if !unsettled.is_empty() {
+        let ctx = Context {
+            run,
+            pair: &pair.name,
+            collection,
+            sides,
+        };
+        report
+            .failures
+            .extend(settle(&ctx, &mut unsettled, state).await?);
+    }
     if let Some(p) = opts.progress {
         p(*done, total);
     }
@@ -593,6 +719,7 @@ async fn process(
     work: Vec<Work>,
     report: &mut Report,
     outcome: &mut PairOutcome,
+    unsettled: &mut Unsettled,
 ) -> Result<(), PairError> {
     if work.is_empty() {
         return Ok(());
@@ -630,7 +757,10 @@ async fn process(
         }
         for item in items {
             if let Some(uid) = uid_of.get(&item.id) {
-                if item.record.uid != *uid {
+                // A link made by the match ladder is keyed by A's UID;
+                // B's item keeps its own.
+                let matched = side == Side::B && !pair.mapping.matcher.is_empty();
+                if item.record.uid != *uid && !matched {
                     // The file now holds another record: treat as that
                     // record's item next run, and leave this link alone now.
                     report.failures.push(Failure {
@@ -670,6 +800,34 @@ async fn process(
         .map(|c| (c.uid, c.id))
         .collect();
 
+    // The mapping step: each side's record in the pair's common names.
+    let mut commons: HashMap<(Side, String), tandem_record::Record> =
+        HashMap::with_capacity(fetched.len());
+    for ((side, uid), item) in &fetched {
+        match crate::mapped::common(&pair.mapping, *side, item, uid) {
+            Ok(record) => {
+                commons.insert((*side, uid.clone()), record);
+            }
+            Err(reason) => {
+                report.failures.push(Failure {
+                    store: sides.name(*side).to_string(),
+                    collection: collection.to_string(),
+                    item: item.id.clone(),
+                    reason,
+                });
+                unreadable.insert(uid.clone());
+            }
+        }
+    }
+    let item_failure = |side: Side, uid: &str, reason: String| Failure {
+        store: sides.name(side).to_string(),
+        collection: collection.to_string(),
+        item: fetched
+            .get(&(side, uid.to_string()))
+            .map_or_else(|| uid.to_string(), |i| i.id.clone()),
+        reason,
+    };
+
     let mut entries = Vec::with_capacity(work.len());
     let mut plans = Vec::with_capacity(work.len());
     for w in work {
@@ -682,7 +840,7 @@ async fn process(
             Some(Current {
                 id: item.id.clone(),
                 version: item.version.clone(),
-                record: Some(item.record.clone()),
+                record: commons.get(&(side, w.uid.clone())).cloned(),
                 moved: saved.is_none_or(|seen| seen.id != item.id || seen.version != item.version),
             })
         };
@@ -697,12 +855,30 @@ async fn process(
             uid: w.uid,
         };
         let policy = policy_for(&pair.policy, opts.keep.get(&entry.uid));
-        let plan = decide(&entry, &policy);
+        let left = if entry.base.is_some() {
+            crate::mapped::left_filter(pair, &entry, &fetched)
+        } else {
+            Ok(None)
+        };
+        let mut plan = match left {
+            Ok(Some(plan)) => plan,
+            Ok(None) => decide(&entry, &policy),
+            Err((side, reason)) => {
+                report.failures.push(item_failure(side, &entry.uid, reason));
+                continue;
+            }
+        };
         outcome.examined += 1;
         if opts.dry_run && !plan.is_quiet() {
             outcome
                 .operations
                 .extend(plan.operations(entry.base.is_none()));
+        }
+        if let Err((side, reason)) =
+            crate::mapped::to_native(&pair.mapping, &mut plan, &entry, &fetched)
+        {
+            report.failures.push(item_failure(side, &entry.uid, reason));
+            continue;
         }
         entries.push(entry);
         plans.push(plan);
@@ -716,8 +892,14 @@ async fn process(
         collection,
         sides,
     };
-    let chunk_report = apply_chunk(&ctx, &entries, &plans, &fetched, &open, state).await?;
+    let chunk_report =
+        apply_chunk(&ctx, &entries, &plans, &fetched, &open, state, unsettled).await?;
     report.add(chunk_report);
+    if unsettled.writes >= SETTLE_EVERY {
+        report
+            .failures
+            .extend(settle(&ctx, unsettled, state).await?);
+    }
     Ok(())
 }
 

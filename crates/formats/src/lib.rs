@@ -25,7 +25,8 @@
 //! assert_eq!(parse(Format::VCard, &patched).unwrap(), expected);
 //! ```
 //!
-//! Module map: `vcard` and `icalendar` (the field mappings), `datetime`
+//! Module map: `vcard` and `icalendar` (the field mappings), `row` (table
+//! cells for the SQL and CSV stores), `datetime`
 //! (dates and zones), `shape` (value checks), `patch` (planning and checking
 //! a patch), `splice` (byte-preserving text edits), `error` (the error type).
 
@@ -33,6 +34,7 @@ mod datetime;
 mod error;
 mod icalendar;
 mod patch;
+pub mod row;
 mod shape;
 mod splice;
 mod vcard;

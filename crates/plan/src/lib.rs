@@ -326,6 +326,9 @@ fn create_from(uid: &str, from: Side, record: &Record, policy: &Policy) -> ItemP
             Outcome::Keep,
         );
     }
+    // Fields that flow only from `to` are not copied; the base holds what
+    // `to` will hold.
+    let record = policy.scoped(record, to);
     let mut plan = ItemPlan::new(
         uid,
         "new",
@@ -333,10 +336,7 @@ fn create_from(uid: &str, from: Side, record: &Record, policy: &Policy) -> ItemP
             base: record.clone(),
         },
     );
-    plan.writes.push(Write::Create {
-        side: to,
-        record: record.clone(),
-    });
+    plan.writes.push(Write::Create { side: to, record });
     plan
 }
 
@@ -359,14 +359,12 @@ fn one_side_changed(
             Outcome::Link { base: base.clone() },
         );
     }
-    let mut plan = ItemPlan::new(
-        uid,
-        "changed",
-        Outcome::Link {
-            base: record.clone(),
-        },
-    );
-    let changes = base.diff(record);
+    let mut new_base = record.clone();
+    pin_one_way_fields(policy, &mut new_base, |side| {
+        Some(if side == changed { record } else { base })
+    });
+    let mut plan = ItemPlan::new(uid, "changed", Outcome::Link { base: new_base });
+    let changes = writable(base.diff(record), policy, target);
     if !changes.is_empty() {
         plan.writes.push(Write::Update {
             side: target,
@@ -381,6 +379,18 @@ fn one_side_changed(
 /// The item on `gone` was deleted; the other side is as it was.
 fn deleted_on(uid: &str, gone: Side, base: &Record, other: &Current, policy: &Policy) -> ItemPlan {
     let keeper = gone.other();
+    if policy.direction.source() == Some(gone)
+        && other.record.as_ref().is_some_and(|r| !r.same_content(base))
+    {
+        // The one-way target holds edits of its own, seen at an earlier
+        // sync (so its version did not move now): kept, like an edit made
+        // since the last sync.
+        return ItemPlan::new(
+            uid,
+            "source deleted, target edited: target kept and unlinked",
+            Outcome::Forget,
+        );
+    }
     if policy.direction.writes(keeper) {
         let mut plan = ItemPlan::new(uid, "deleted", Outcome::Forget);
         plan.writes.push(Write::Delete {
@@ -391,7 +401,7 @@ fn deleted_on(uid: &str, gone: Side, base: &Record, other: &Current, policy: &Po
         plan
     } else if policy.direction.writes(gone) {
         // Deleted on the target of a one-way pair: the source restores it.
-        let record = other.record.clone().unwrap_or_else(|| base.clone());
+        let record = policy.scoped(other.record.as_ref().unwrap_or(base), gone);
         let mut plan = ItemPlan::new(
             uid,
             "deleted on the one-way target: restored",
@@ -410,6 +420,7 @@ fn deleted_on(uid: &str, gone: Side, base: &Record, other: &Current, policy: &Po
 fn edit_beats_delete(uid: &str, edited: Side, record: &Record, policy: &Policy) -> ItemPlan {
     let gone = edited.other();
     if policy.direction.writes(gone) {
+        let record = policy.scoped(record, gone);
         let mut plan = ItemPlan::new(
             uid,
             "edited on one side, deleted on the other: edit wins",
@@ -417,10 +428,7 @@ fn edit_beats_delete(uid: &str, edited: Side, record: &Record, policy: &Policy) 
                 base: record.clone(),
             },
         );
-        plan.writes.push(Write::Create {
-            side: gone,
-            record: record.clone(),
-        });
+        plan.writes.push(Write::Create { side: gone, record });
         plan
     } else {
         ItemPlan::new(
@@ -457,7 +465,16 @@ fn merge(
     // On a one-way pair the base is the source's content, so that only the
     // source's later edits flow to the target.
     let new_base = match policy.direction {
-        Direction::Both => merged.clone(),
+        Direction::Both => {
+            let mut new_base = merged.clone();
+            pin_one_way_fields(policy, &mut new_base, |side| {
+                Some(match side {
+                    Side::A => ra,
+                    Side::B => rb,
+                })
+            });
+            new_base
+        }
         Direction::AToB => ra.clone(),
         Direction::BToA => rb.clone(),
     };
@@ -467,7 +484,7 @@ fn merge(
         if !policy.direction.writes(side) {
             continue;
         }
-        let changes = record.diff(&merged);
+        let changes = writable(record.diff(&merged), policy, side);
         if !changes.is_empty() {
             plan.writes.push(Write::Update {
                 side,
@@ -478,6 +495,37 @@ fn merge(
         }
     }
     plan
+}
+
+/// The changes that may be written to `side` (per-field directions).
+fn writable(changes: Vec<FieldChange>, policy: &Policy, side: Side) -> Vec<FieldChange> {
+    if policy.field_directions.is_empty() {
+        return changes;
+    }
+    changes
+        .into_iter()
+        .filter(|c| policy.writes_field(&c.field, side))
+        .collect()
+}
+
+/// A field flowing one way keeps its source's value in the base, so an
+/// edit on its target stays there and never flows back.
+fn pin_one_way_fields<'r>(
+    policy: &Policy,
+    base: &mut Record,
+    source_record: impl Fn(Side) -> Option<&'r Record>,
+) {
+    for (field, direction) in &policy.field_directions {
+        let Some(record) = direction.source().and_then(&source_record) else {
+            continue;
+        };
+        match record.get(field) {
+            Some(v) => base.set(field.clone(), v.clone()),
+            None => {
+                base.remove(field);
+            }
+        }
+    }
 }
 
 /// A printable plan for one pair.

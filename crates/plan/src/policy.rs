@@ -59,6 +59,11 @@ pub struct Policy {
     pub create: Option<Direction>,
     /// Creation switched off entirely ("update existing records only").
     pub no_create: bool,
+    /// Per-field directions (`[pairs.fields.NAME] direction = "a-to-b"`, and
+    /// fields a mapping computes one way): such a field is written only to
+    /// its target, its source's value always wins, and the base keeps the
+    /// source's value, so a target-only edit stays without flowing back.
+    pub field_directions: BTreeMap<String, Direction>,
 }
 
 impl Policy {
@@ -67,9 +72,35 @@ impl Policy {
         !self.no_create && self.direction.writes(side) && self.create.is_none_or(|c| c.writes(side))
     }
 
+    /// The side `field` flows from when it flows one way only (by the
+    /// pair's direction or its own).
+    pub fn field_source(&self, field: &str) -> Option<Side> {
+        self.direction
+            .source()
+            .or_else(|| self.field_directions.get(field).and_then(|d| d.source()))
+    }
+
+    /// True when `field` may be written to `side`.
+    pub fn writes_field(&self, field: &str, side: Side) -> bool {
+        self.direction.writes(side)
+            && self
+                .field_directions
+                .get(field)
+                .is_none_or(|d| d.writes(side))
+    }
+
+    /// `record` without the fields that may not be written to `side`.
+    pub fn scoped(&self, record: &Record, side: Side) -> Record {
+        let mut out = record.clone();
+        if !self.field_directions.is_empty() {
+            out.retain_fields(|f| self.writes_field(f, side));
+        }
+        out
+    }
+
     /// Who wins `field` when both sides changed it, or `None` for the inbox.
     pub fn winner(&self, field: &str, a: &Record, b: &Record) -> Option<Side> {
-        if let Some(source) = self.direction.source() {
+        if let Some(source) = self.field_source(field) {
             return Some(source);
         }
         if let Some(owner) = self.owners.get(field) {

@@ -442,3 +442,140 @@ fn brakes() {
     assert!("lots".parse::<MaxDelete>().is_err());
     assert!("120%".parse::<MaxDelete>().is_err());
 }
+
+/// A field with its own direction `a-to-b` ("org" below): per situation,
+/// which sides get it written and what the base keeps.
+#[test]
+fn per_field_direction_table() {
+    let policy = Policy {
+        field_directions: [("org".to_string(), Direction::AToB)].into(),
+        ..Policy::default()
+    };
+    let rec = |org: Option<&str>, title: &str| {
+        let r = Record::new(Kind::Contact, "u").with("title", Value::text(title));
+        match org {
+            Some(o) => r.with("org", Value::text(o)),
+            None => r,
+        }
+    };
+    let fields_of = |plan: &ItemPlan, side: Side| -> Vec<String> {
+        plan.writes
+            .iter()
+            .filter(|w| w.side() == side)
+            .flat_map(|w| match w {
+                Write::Update { changes, .. } => changes.iter().map(|c| c.field.clone()).collect(),
+                Write::Create { record, .. } => record.fields.keys().cloned().collect(),
+                Write::Delete { .. } => Vec::new(),
+            })
+            .collect()
+    };
+    let base_org = |plan: &ItemPlan| match &plan.outcome {
+        Outcome::Link { base } => base.get("org").map(|v| v.to_string()),
+        other => panic!("expected a link, got {other:?}"),
+    };
+    let base = rec(Some("Acme"), "Dev");
+    let linked = |a: Record, b: Record| Entry {
+        uid: "u".into(),
+        base: Some(base.clone()),
+        a: Some(Current::moved("a", "v2", a)),
+        b: Some(Current::moved("b", "v2", b)),
+    };
+    // (situation, entry, fields written to A, fields written to B, base org)
+    #[rustfmt::skip]
+    type Row = (&'static str, Entry, Vec<&'static str>, Vec<&'static str>, Option<&'static str>);
+    let table: Vec<Row> = vec![
+        (
+            "source edits org",
+            Entry {
+                b: Some(Current::unmoved("b", "v1", base.clone())),
+                ..linked(rec(Some("Initech"), "Dev"), base.clone())
+            },
+            vec![],
+            vec!["org"],
+            Some("Initech"),
+        ),
+        (
+            "target edits org: stays, never flows back",
+            Entry {
+                a: Some(Current::unmoved("a", "v1", base.clone())),
+                ..linked(base.clone(), rec(Some("Globex"), "Dev"))
+            },
+            vec![],
+            vec![],
+            Some("Acme"),
+        ),
+        (
+            "target edits org and title: only title flows",
+            Entry {
+                a: Some(Current::unmoved("a", "v1", base.clone())),
+                ..linked(base.clone(), rec(Some("Globex"), "Lead"))
+            },
+            vec!["title"],
+            vec![],
+            Some("Acme"),
+        ),
+        (
+            "both edit org: source wins without a conflict",
+            linked(rec(Some("Initech"), "Dev"), rec(Some("Globex"), "Dev")),
+            vec![],
+            vec!["org"],
+            Some("Initech"),
+        ),
+        (
+            "new on B: org not created on A",
+            Entry {
+                uid: "u".into(),
+                base: None,
+                a: None,
+                b: Some(Current::moved("b", "v1", rec(Some("Globex"), "Dev"))),
+            },
+            vec!["title"],
+            vec![],
+            None,
+        ),
+        (
+            "new on A: org created on B",
+            Entry {
+                uid: "u".into(),
+                base: None,
+                a: Some(Current::moved("a", "v1", rec(Some("Acme"), "Dev"))),
+                b: None,
+            },
+            vec![],
+            vec!["org", "title"],
+            Some("Acme"),
+        ),
+        (
+            "new on both, orgs differ: A's wins",
+            Entry {
+                uid: "u".into(),
+                base: None,
+                a: Some(Current::moved("a", "v1", rec(Some("Acme"), "Dev"))),
+                b: Some(Current::moved("b", "v1", rec(Some("Globex"), "Dev"))),
+            },
+            vec![],
+            vec!["org"],
+            Some("Acme"),
+        ),
+        (
+            "new on both, only B has org: kept on B, not copied",
+            Entry {
+                uid: "u".into(),
+                base: None,
+                a: Some(Current::moved("a", "v1", rec(None, "Dev"))),
+                b: Some(Current::moved("b", "v1", rec(Some("Globex"), "Dev"))),
+            },
+            vec![],
+            vec![],
+            None,
+        ),
+    ];
+    for (what, entry, to_a, to_b, org) in table {
+        let plan = decide(&entry, &policy);
+        assert_eq!(fields_of(&plan, Side::A), to_a, "{what}: writes to A");
+        assert_eq!(fields_of(&plan, Side::B), to_b, "{what}: writes to B");
+        assert_eq!(base_org(&plan).as_deref(), org, "{what}: base org");
+    }
+    assert_eq!(policy.field_source("org"), Some(Side::A));
+    assert!(!policy.writes_field("org", Side::A) && policy.writes_field("title", Side::A));
+}

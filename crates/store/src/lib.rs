@@ -19,6 +19,7 @@ mod error;
 mod memory;
 
 pub mod conformance;
+pub mod naming;
 
 pub use error::{Error, ErrorKind, ItemError, Result};
 pub use memory::MemoryStore;
@@ -88,7 +89,9 @@ pub trait Store: Send + Sync {
     /// The collections this store holds; always includes [`ROOT`].
     async fn collections(&self) -> Result<Vec<String>>;
 
-    /// Creates a collection (a subfolder, an address book).
+    /// Creates a collection (a subfolder, an address book). A store that is
+    /// one collection (a table, a file) answers [`ErrorKind::Unsupported`]
+    /// for any name but [`ROOT`].
     async fn create_collection(&self, name: &str) -> Result<()>;
 
     /// Every item of a collection with its current version.
@@ -122,6 +125,14 @@ pub trait Store: Send + Sync {
     /// those writes is committed.
     async fn flush(&self) -> Result<()> {
         Ok(())
+    }
+
+    /// True when the app behind the store may rewrite the native text it is
+    /// given (a DAV server that sorts properties and unquotes parameters):
+    /// a fetched text then means the same as the one written without being
+    /// byte for byte the same.
+    fn rewrites_items(&self) -> bool {
+        false
     }
 
     /// Changes since `token` (`None`: a first token). Stores without a change

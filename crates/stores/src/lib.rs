@@ -8,6 +8,21 @@
 //! | feature | store | what it reads |
 //! | --- | --- | --- |
 //! | `vdir` (default) | [`vdir::VdirStore`] | folders of `.vcf` / `.ics` files, one item per file |
+//! | `sql` (default) | [`sql::SqlStore`] | a table per kind in SQLite, PostgreSQL or MySQL/MariaDB |
+//! | `csv` (default) | [`csv::CsvStore`] | a CSV file with a header row, one record per row |
+//! | `dav` (default) | [`dav::DavStore`] | CardDAV address books and CalDAV calendars on a server |
 
 #[cfg(feature = "vdir")]
 pub mod vdir;
+
+#[cfg(feature = "dav")]
+pub mod dav;
+
+#[cfg(any(feature = "vdir", feature = "dav"))]
+mod native;
+
+#[cfg(feature = "sql")]
+pub mod sql;
+
+#[cfg(feature = "csv")]
+pub mod csv;

@@ -3,6 +3,7 @@
 //! the expected end state beside it.
 
 mod harness;
+mod mapping;
 
 use harness::{card, files_in, prop, props, Scenario};
 

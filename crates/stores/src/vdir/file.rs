@@ -2,38 +2,17 @@
 //! they are read consistently and written atomically. Pure file mechanics;
 //! the store in `mod.rs` decides what to write.
 
-use sha2::{Digest, Sha256};
+use tandem_store::naming;
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Longest UID used as a file name as is (in bytes, before the extension).
-const MAX_NAME_BYTES: usize = 200;
-
 /// The file name for a new item with this UID: the UID itself when it is a
-/// safe file name, else a name derived from a hash of the UID, so that a
-/// create retried after a crash finds the file the first attempt wrote.
+/// safe file name, else a name derived from a hash of the UID (shared with
+/// the other stores that name items, see [`tandem_store::naming`]).
 pub(super) fn name_for_uid(uid: &str, extension: &str) -> String {
-    if is_safe_uid(uid) {
-        format!("{uid}.{extension}")
-    } else {
-        let digest = Sha256::digest(uid.as_bytes());
-        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-        format!("{hex}.{extension}")
-    }
-}
-
-/// True when `uid` can be a file name in the folder and nowhere else: one
-/// path component, not hidden, printable and short.
-fn is_safe_uid(uid: &str) -> bool {
-    !uid.is_empty()
-        && uid.len() <= MAX_NAME_BYTES
-        && !uid.starts_with('.')
-        && !uid.contains("..")
-        && uid
-            .chars()
-            .all(|c| c != '/' && c != '\\' && !c.is_control() && (c == ' ' || !c.is_whitespace()))
+    naming::name_for_uid(uid, extension, naming::is_safe_file_name)
 }
 
 /// True for a name that can be an item id or a collection name: a single

@@ -27,7 +27,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tandem_formats::{Format, FormatError};
+use crate::native;
+use tandem_formats::Format;
 use tandem_record::{FieldChange, Record};
 use tandem_store::{
     Error, ErrorKind, Item, ItemError, Listed, NewItem, Raw, Result, Store, Written, ROOT,
@@ -146,7 +147,7 @@ impl Shared {
 
     /// True when `raw` is text in this store's own format.
     fn is_own_format(&self, raw: &Raw) -> bool {
-        Format::from_media_type(&raw.media_type) == Some(self.format)
+        native::is_format(raw, self.format)
     }
 
     fn list(&self, collection: &str) -> Result<Vec<Listed>> {
@@ -220,12 +221,7 @@ impl Shared {
                 format!("{}: not UTF-8 text: {err}", path.display()),
             )
         })?;
-        let mut record = tandem_formats::parse(self.format, &text).map_err(|err| ItemError {
-            id: id.to_string(),
-            kind: ErrorKind::Invalid,
-            field: err.field.clone(),
-            message: format!("{}: {}", path.display(), err.message),
-        })?;
+        let mut record = native::parse_item(self.format, id, &path.display(), &text)?;
         if record.modified.is_none() {
             record.modified = file::modified_seconds(&snapshot.meta);
         }
@@ -341,7 +337,7 @@ impl Shared {
             }
         };
         let patched = tandem_formats::patch(self.format, &original, changes)
-            .map_err(|err| format_error(&path.display(), err).with_id(id))?;
+            .map_err(|err| native::format_error(&path.display(), err).with_id(id))?;
         let temp =
             file::write_temp(&path, &patched).map_err(|err| Error::io(dir.display(), err))?;
         self.dirty.store(true, Ordering::Release);
@@ -473,16 +469,6 @@ fn stale(path: &Path, id: &str, expected: &str, actual: &str) -> Error {
     .with_id(id)
 }
 
-fn format_error(context: &dyn std::fmt::Display, err: FormatError) -> Error {
-    let field = err
-        .field
-        .map(|field| format!(" (field {field})"))
-        .unwrap_or_default();
-    Error::new(
-        ErrorKind::Invalid,
-        format!("{context}{field}: {}", err.message),
-    )
-}
 
 #[async_trait]
 impl Store for VdirStore {
@@ -543,21 +529,8 @@ impl Store for VdirStore {
     }
 
     async fn create(&self, collection: &str, item: &NewItem) -> Result<Written> {
+        let text = native::text_to_create(self.shared.format, item)?;
         let record = item.record.clone();
-        if record.uid.is_empty() {
-            return Err(Error::new(ErrorKind::Invalid, "the record has no UID"));
-        }
-        let text = match &item.raw {
-            Some(raw) if self.shared.is_own_format(raw) => raw.text.clone(),
-            _ => tandem_formats::render(self.shared.format, &record).map_err(|err| {
-                let what = format!(
-                    "cannot write `{}` as {}",
-                    record.uid,
-                    self.shared.media_type()
-                );
-                format_error(&what, err).with_id(record.uid.clone())
-            })?,
-        };
         let collection = collection.to_string();
         self.blocking(move |shared| shared.create(&collection, &record, &text))
             .await
