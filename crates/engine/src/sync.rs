@@ -71,6 +71,8 @@ pub enum PairError {
 struct Scan {
     collection: String,
     links: Vec<Link>,
+    /// Change-feed tokens to save once the collection synced cleanly.
+    tokens: [Option<String>; 2],
     /// Where each link's items stand now, parallel to `links`.
     presence: Vec<[Presence; 2]>,
     listed: [Listing; 2],
@@ -137,9 +139,17 @@ pub async fn run_pair(
     names.sort();
     names.dedup();
 
+    // Change-feed tokens are only trusted under the config they were made
+    // with: a changed mapping or filter must look at every item again.
+    let config = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        format!("{pair:?}").hash(&mut h);
+        format!("{:016x}", h.finish())
+    };
     let mut scans = Vec::new();
     for collection in names {
-        scans.push(scan(&pair.name, &collection, sides, state).await?);
+        scans.push(scan(&pair.name, &collection, sides, state, Some(&config)).await?);
     }
 
     // Safety brakes, before anything is written.
@@ -189,6 +199,8 @@ pub async fn run_pair(
             total,
         )
         .await?;
+        let failures_before = outcome.report.failures.len();
+        let mut clean = report.failures.is_empty();
         let mut replan: HashSet<String> = report.replan.iter().cloned().collect();
         outcome.report.add(Report {
             replan: Vec::new(),
@@ -199,7 +211,7 @@ pub async fn run_pair(
             if replan.is_empty() || opts.dry_run {
                 break;
             }
-            let again = scan(&pair.name, &s.collection, sides, state).await?;
+            let again = scan(&pair.name, &s.collection, sides, state, None).await?;
             let retry = Options {
                 only: Some(replan.clone()),
                 keep: opts.keep.clone(),
@@ -222,6 +234,15 @@ pub async fn run_pair(
                 replan: Vec::new(),
                 ..report
             });
+        }
+        clean &= replan.is_empty() && outcome.report.failures.len() == failures_before;
+        // A token is saved only when every change up to it was synced;
+        // otherwise the next run lists in full and retries what failed.
+        if !opts.dry_run && opts.only.is_none() {
+            for side in Side::BOTH {
+                let token = if clean { s.tokens[ix(side)].as_deref() } else { None };
+                state.set_token(&pair.name, side, &s.collection, token)?;
+            }
         }
         for uid in replan {
             outcome.report.failures.push(Failure {
@@ -250,21 +271,32 @@ async fn scan(
     collection: &str,
     sides: Sides<'_>,
     state: &mut dyn StateStore,
+    feed: Option<&str>,
 ) -> Result<Scan, PairError> {
-    // Both listings run on blocking threads while the links load here.
-    let (list_a, list_b, links) =
-        tokio::join!(sides.a.list(collection), sides.b.list(collection), async {
-            state.links(pair, collection)
-        });
-    let links = links?;
+    let links = state.links(pair, collection)?;
+    let mut saved: [Option<String>; 2] = [None, None];
+    if let Some(config) = feed {
+        for side in Side::BOTH {
+            saved[ix(side)] = state
+                .token(pair, side, collection)?
+                .and_then(|t| t.strip_prefix(&format!("{config} ")).map(str::to_string));
+        }
+    }
+    // Both sides are listed at once (their stores work on blocking threads
+    // or over the network).
+    let [saved_a, saved_b] = saved;
+    let (list_a, list_b) = tokio::join!(
+        list_side(sides.a, collection, feed.is_some(), saved_a, &links, Side::A),
+        list_side(sides.b, collection, feed.is_some(), saved_b, &links, Side::B)
+    );
     let mut listed: [Listing; 2] = [Listing::default(), Listing::default()];
+    let mut tokens: [Option<String>; 2] = [None, None];
     let mut missing = [false; 2];
     for (side, result) in [(Side::A, list_a), (Side::B, list_b)] {
         match result {
-            Ok(items) => {
-                let mut map = Listing::with_capacity_and_hasher(items.len(), Default::default());
-                map.extend(items.into_iter().map(|l| (l.id, l.version)));
+            Ok((map, token)) => {
                 listed[ix(side)] = map;
+                tokens[ix(side)] = token.zip(feed).map(|(t, config)| format!("{config} {t}"));
             }
             Err(e) if e.kind == ErrorKind::NotFound => missing[ix(side)] = true,
             Err(error) => {
@@ -307,11 +339,52 @@ async fn scan(
     Ok(Scan {
         collection: collection.to_string(),
         links,
+        tokens,
         presence,
         listed,
         new,
         missing,
     })
+}
+
+/// One side's listing: from its change feed when it has one and a token
+/// was saved (the links' versions, patched with what changed since), else a
+/// full listing. Returns the feed's new token, if any.
+async fn list_side(
+    store: &dyn tandem_store::Store,
+    collection: &str,
+    use_feed: bool,
+    token: Option<String>,
+    links: &[Link],
+    side: Side,
+) -> Result<(Listing, Option<String>), tandem_store::Error> {
+    if use_feed {
+        match store.changes_since(collection, token.as_deref()).await {
+            Ok(changes) => {
+                let mut map = Listing::default();
+                if token.is_some() {
+                    map.extend(
+                        links
+                            .iter()
+                            .filter_map(|l| linked(l, side))
+                            .map(|seen| (seen.id.clone(), seen.version.clone())),
+                    );
+                    for id in &changes.deleted {
+                        map.remove(id);
+                    }
+                }
+                map.extend(changes.changed.into_iter().map(|l| (l.id, l.version)));
+                return Ok((map, Some(changes.token)));
+            }
+            Err(e) if e.kind == ErrorKind::NotFound => return Err(e),
+            // No feed, an expired token, or a feed that failed: list instead.
+            Err(e) => tracing::debug!(collection, "change feed not used: {e}"),
+        }
+    }
+    let items = store.list(collection).await?;
+    let mut map = Listing::with_capacity_and_hasher(items.len(), Default::default());
+    map.extend(items.into_iter().map(|l| (l.id, l.version)));
+    Ok((map, None))
 }
 
 /// Something to decide about: a link and/or items new on either side.
