@@ -200,7 +200,9 @@ pub async fn run_pair(
         )
         .await?;
         let failures_before = outcome.report.failures.len();
-        let mut clean = report.failures.is_empty();
+        let conflicts_before = outcome.report.conflicts;
+        // Conflicts count as unclean too: their items must be seen again.
+        let mut clean = report.failures.is_empty() && report.conflicts == 0;
         let mut replan: HashSet<String> = report.replan.iter().cloned().collect();
         outcome.report.add(Report {
             replan: Vec::new(),
@@ -235,12 +237,18 @@ pub async fn run_pair(
                 ..report
             });
         }
-        clean &= replan.is_empty() && outcome.report.failures.len() == failures_before;
+        clean &= replan.is_empty()
+            && outcome.report.failures.len() == failures_before
+            && outcome.report.conflicts == conflicts_before;
         // A token is saved only when every change up to it was synced;
         // otherwise the next run lists in full and retries what failed.
         if !opts.dry_run && opts.only.is_none() {
             for side in Side::BOTH {
-                let token = if clean { s.tokens[ix(side)].as_deref() } else { None };
+                let token = if clean {
+                    s.tokens[ix(side)].as_deref()
+                } else {
+                    None
+                };
                 state.set_token(&pair.name, side, &s.collection, token)?;
             }
         }
@@ -286,8 +294,22 @@ async fn scan(
     // or over the network).
     let [saved_a, saved_b] = saved;
     let (list_a, list_b) = tokio::join!(
-        list_side(sides.a, collection, feed.is_some(), saved_a, &links, Side::A),
-        list_side(sides.b, collection, feed.is_some(), saved_b, &links, Side::B)
+        list_side(
+            sides.a,
+            collection,
+            feed.is_some(),
+            saved_a,
+            &links,
+            Side::A
+        ),
+        list_side(
+            sides.b,
+            collection,
+            feed.is_some(),
+            saved_b,
+            &links,
+            Side::B
+        )
     );
     let mut listed: [Listing; 2] = [Listing::default(), Listing::default()];
     let mut tokens: [Option<String>; 2] = [None, None];
