@@ -508,7 +508,9 @@ pub async fn settle(
                     store: ctx.sides.name(side).to_string(),
                     collection: ctx.collection.to_string(),
                     item: "(flush)".into(),
-                    reason: format!("{err}; the writes of this batch will be checked again next run"),
+                    reason: format!(
+                        "{err}; the writes of this batch will be checked again next run"
+                    ),
                 }]);
             }
         }

@@ -15,7 +15,7 @@ use tandem_plan::{
 };
 use tandem_record::Side;
 use tandem_state::{Link, StateError, StateStore};
-use tandem_store::{ErrorKind, Item, Listed, ROOT};
+use tandem_store::{ErrorKind, Item, ROOT};
 
 /// Items planned and applied together; bounds memory and the size of
 /// state transactions.
@@ -77,12 +77,20 @@ struct Scan {
     presence: Vec<[Presence; 2]>,
     listed: [Listing; 2],
     /// Ids on each side that no link claims.
-    new: [Vec<Listed>; 2],
+    new: [Vec<String>; 2],
     missing: [bool; 2],
 }
 
-/// A listing: id → version.
-type Listing = HashMap<String, String, foldhash::fast::RandomState>;
+/// A listing: id → a hash of the version. Versions only need comparing
+/// here (writes take the exact version of the fetched item), and a hash
+/// keeps a 100k-item listing small.
+type Listing = HashMap<String, u64, foldhash::fast::RandomState>;
+
+/// The comparable form of a version.
+fn version_key(version: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x7a4d_656d).hash_one(version)
+}
 
 /// A linked item on one side, judged from the listing alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -336,27 +344,32 @@ async fn scan(
                 None => Presence::Absent,
                 Some(seen) => match listed[ix(side)].get(&seen.id) {
                     None => Presence::Absent,
-                    Some(v) if *v == seen.version => Presence::Same,
+                    Some(v) if *v == version_key(&seen.version) => Presence::Same,
                     Some(_) => Presence::Moved,
                 },
             })
         })
         .collect();
-    let mut new: [Vec<Listed>; 2] = [Vec::new(), Vec::new()];
+    // The saved versions have served: presence says what moved. Dropping
+    // them keeps a large collection's scan small.
+    let mut links = links;
+    for link in &mut links {
+        for seen in [&mut link.a, &mut link.b].into_iter().flatten() {
+            seen.version = String::new();
+        }
+    }
+    let mut new: [Vec<String>; 2] = [Vec::new(), Vec::new()];
     for side in Side::BOTH {
         let claimed: HashSet<&str, foldhash::fast::RandomState> = links
             .iter()
             .filter_map(|l| linked(l, side).map(|s| s.id.as_str()))
             .collect();
         new[ix(side)] = listed[ix(side)]
-            .iter()
-            .filter(|(id, _)| !claimed.contains(id.as_str()))
-            .map(|(id, version)| Listed {
-                id: id.clone(),
-                version: version.clone(),
-            })
+            .keys()
+            .filter(|id| !claimed.contains(id.as_str()))
+            .cloned()
             .collect();
-        new[ix(side)].sort_by(|x, y| x.id.cmp(&y.id));
+        new[ix(side)].sort_unstable();
     }
     Ok(Scan {
         collection: collection.to_string(),
@@ -389,13 +402,18 @@ async fn list_side(
                         links
                             .iter()
                             .filter_map(|l| linked(l, side))
-                            .map(|seen| (seen.id.clone(), seen.version.clone())),
+                            .map(|seen| (seen.id.clone(), version_key(&seen.version))),
                     );
                     for id in &changes.deleted {
                         map.remove(id);
                     }
                 }
-                map.extend(changes.changed.into_iter().map(|l| (l.id, l.version)));
+                map.extend(
+                    changes
+                        .changed
+                        .into_iter()
+                        .map(|l| (l.id, version_key(&l.version))),
+                );
                 return Ok((map, Some(changes.token)));
             }
             Err(e) if e.kind == ErrorKind::NotFound => return Err(e),
@@ -405,13 +423,15 @@ async fn list_side(
     }
     let items = store.list(collection).await?;
     let mut map = Listing::with_capacity_and_hasher(items.len(), Default::default());
-    map.extend(items.into_iter().map(|l| (l.id, l.version)));
+    map.extend(items.into_iter().map(|l| (l.id, version_key(&l.version))));
     Ok((map, None))
 }
 
 /// Something to decide about: a link and/or items new on either side.
 struct Work {
     uid: String,
+    /// The link's items as the listing found them.
+    presence: [Presence; 2],
     link: Option<Link>,
     new: [Option<Item>; 2],
 }
@@ -451,6 +471,18 @@ async fn sync_collection(
     }
 
     let links_by_uid: HashMap<&str, &Link> = s.links.iter().map(|l| (l.uid.as_str(), l)).collect();
+    let presence_of: HashMap<&str, [Presence; 2]> = s
+        .links
+        .iter()
+        .zip(&s.presence)
+        .map(|(l, p)| (l.uid.as_str(), *p))
+        .collect();
+    let presence = |uid: &str| {
+        presence_of
+            .get(uid)
+            .copied()
+            .unwrap_or([Presence::Absent; 2])
+    };
     let mut claimed_uids: [HashSet<String>; 2] = [HashSet::new(), HashSet::new()];
     let mut consumed: HashSet<String> = HashSet::new();
     let wanted = |uid: &str| opts.only.as_ref().is_none_or(|o| o.contains(uid));
@@ -539,7 +571,12 @@ async fn sync_collection(
                 consumed.insert(uid.clone());
             }
             if wanted(&uid) {
-                work.push(Work { uid, link, new });
+                work.push(Work {
+                    presence: presence(&uid),
+                    uid,
+                    link,
+                    new,
+                });
             }
         }
         process(
@@ -595,6 +632,7 @@ async fn sync_collection(
             if wanted(&uid) {
                 work.push(Work {
                     uid,
+                    presence: [Presence::Absent; 2],
                     link: None,
                     new: [a, b],
                 });
@@ -610,7 +648,12 @@ async fn sync_collection(
         let mut new = [None, None];
         new[ix(small)] = Some(item);
         if wanted(&uid) {
-            work.push(Work { uid, link, new });
+            work.push(Work {
+                presence: presence(&uid),
+                uid,
+                link,
+                new,
+            });
         }
         if work.len() >= CHUNK {
             *done += work.len() as u64;
@@ -646,16 +689,17 @@ async fn sync_collection(
 
     // Linked items that moved or vanished on some side.
     let mut work = Vec::new();
-    for (link, presence) in s.links.iter().zip(&s.presence) {
+    for (link, seen) in s.links.iter().zip(&s.presence) {
         if consumed.contains(&link.uid) || !wanted(&link.uid) {
             continue;
         }
-        if *presence == [Presence::Same; 2] {
+        if *seen == [Presence::Same; 2] {
             outcome.unchanged += 1;
             continue;
         }
         work.push(Work {
             uid: link.uid.clone(),
+            presence: *seen,
             link: Some(link.clone()),
             new: [None, None],
         });
@@ -716,17 +760,16 @@ async fn fetch(
     sides: Sides<'_>,
     side: Side,
     collection: &str,
-    listed: &[Listed],
+    ids: &[String],
     pair: &PairConfig,
     report: &mut Report,
 ) -> Result<Vec<Item>, PairError> {
-    if listed.is_empty() {
+    if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<String> = listed.iter().map(|l| l.id.clone()).collect();
     let results = sides
         .store(side)
-        .fetch(collection, &ids)
+        .fetch(collection, ids)
         .await
         .map_err(|error| PairError::Store {
             store: sides.name(side).to_string(),
@@ -825,27 +868,24 @@ async fn process(
     let mut fetched: Fetched = HashMap::new();
     let mut unreadable: HashSet<String> = HashSet::new();
     for side in Side::BOTH {
-        let mut want: Vec<Listed> = Vec::new();
+        let mut want: Vec<String> = Vec::new();
         let mut uid_of: HashMap<String, String> = HashMap::new();
         for w in &work {
             if w.new[ix(side)].is_some() {
                 continue;
             }
             if let Some(seen) = w.link.as_ref().and_then(|l| linked(l, side)) {
-                if let Some(version) = s.listed[ix(side)].get(&seen.id) {
-                    want.push(Listed {
-                        id: seen.id.clone(),
-                        version: version.clone(),
-                    });
+                if s.listed[ix(side)].contains_key(&seen.id) {
+                    want.push(seen.id.clone());
                     uid_of.insert(seen.id.clone(), w.uid.clone());
                 }
             }
         }
         let items = fetch(sides, side, collection, &want, pair, report).await?;
         let got: HashSet<&str> = items.iter().map(|i| i.id.as_str()).collect();
-        for l in &want {
-            if !got.contains(l.id.as_str()) {
-                if let Some(uid) = uid_of.get(&l.id) {
+        for id in &want {
+            if !got.contains(id.as_str()) {
+                if let Some(uid) = uid_of.get(id) {
                     unreadable.insert(uid.clone());
                 }
             }
@@ -936,7 +976,11 @@ async fn process(
                 id: item.id.clone(),
                 version: item.version.clone(),
                 record: commons.get(&(side, w.uid.clone())).cloned(),
-                moved: saved.is_none_or(|seen| seen.id != item.id || seen.version != item.version),
+                // Moved since the last sync (the listing said so), or
+                // between the listing and the fetch.
+                moved: saved.is_none_or(|seen| seen.id != item.id)
+                    || w.presence[ix(side)] == Presence::Moved
+                    || s.listed[ix(side)].get(&item.id) != Some(&version_key(&item.version)),
             })
         };
         let entry = Entry {

@@ -44,7 +44,7 @@ const STATEMENT_CACHE: usize = 64;
 /// Bytes per page of a new database (SQLite's default is 4 KiB).
 const PAGE_SIZE: i64 = 16 * 1024;
 /// Upper bound of the page cache, in KiB; only used as the state grows.
-const CACHE_KIB: i64 = 16 * 1024;
+const CACHE_KIB: i64 = 8 * 1024;
 /// Pages the WAL may reach before it is copied back into the database.
 const CHECKPOINT_PAGES: i64 = 4096;
 /// Size the WAL file is cut back to after a checkpoint.

@@ -2,11 +2,11 @@
 //! they are read consistently and written atomically. Pure file mechanics;
 //! the store in `mod.rs` decides what to write.
 
-use tandem_store::naming;
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use tandem_store::naming;
 
 /// The file name for a new item with this UID: the UID itself when it is a
 /// safe file name, else a name derived from a hash of the UID (shared with
@@ -38,13 +38,23 @@ pub(super) fn is_item_name(name: &str, extension: &str) -> bool {
 #[cfg(unix)]
 pub(super) fn version_of(meta: &Metadata) -> String {
     use std::os::unix::fs::MetadataExt;
-    format!(
-        "{}.{:09}-{}-{}",
-        meta.mtime(),
-        meta.mtime_nsec(),
-        meta.size(),
-        meta.ino()
+    version_text(meta.mtime(), meta.mtime_nsec(), meta.size(), meta.ino())
+}
+
+/// [`version_of`] for a raw `stat`, as the listing takes it. (The casts
+/// are needed on platforms whose `stat` fields have other widths.)
+#[allow(clippy::unnecessary_cast)]
+pub(super) fn version_from_stat(stat: &rustix::fs::Stat) -> String {
+    version_text(
+        stat.st_mtime as i64,
+        stat.st_mtime_nsec as i64,
+        stat.st_size as u64,
+        stat.st_ino as u64,
     )
+}
+
+fn version_text(mtime: i64, nsec: i64, size: u64, ino: u64) -> String {
+    format!("{mtime}.{nsec:09}-{size}-{ino}")
 }
 
 #[cfg(not(unix))]

@@ -20,14 +20,14 @@ mod tests;
 
 pub use config::VdirConfig;
 
+use crate::native;
 use async_trait::async_trait;
-use file::{is_item_name, is_plain_name, read_consistent, version_of};
+use file::{is_item_name, is_plain_name, read_consistent, version_from_stat, version_of};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use crate::native;
 use tandem_formats::Format;
 use tandem_record::{FieldChange, Record};
 use tandem_store::{
@@ -153,37 +153,53 @@ impl Shared {
     fn list(&self, collection: &str) -> Result<Vec<Listed>> {
         let dir = self.dir(collection)?;
         let read = fs::read_dir(&dir).map_err(|err| Error::io(dir.display(), err))?;
-        let mut entries = Vec::new();
+        // Only names are kept from the directory read: a listing of 100k
+        // files must stay small, and each name becomes the item's id.
+        let mut names = Vec::new();
         for entry in read {
             let entry = entry.map_err(|err| Error::io(dir.display(), err))?;
-            let name = match entry.file_name().into_string() {
-                Ok(name) => name,
+            match entry.file_name().into_string() {
+                Ok(name) if is_item_name(&name, &self.extension) => names.push(name),
+                Ok(_) => {}
                 Err(name) => {
                     tracing::warn!(dir = %dir.display(), ?name, "skipping a file whose name is not UTF-8");
-                    continue;
                 }
-            };
-            if is_item_name(&name, &self.extension) {
-                entries.push((entry, name));
             }
         }
+        let fd = rustix::fs::open(
+            &dir,
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|err| Error::io(dir.display(), err.into()))?;
         // The stats dominate (a few microseconds each, more under a
         // sandboxed kernel), so large folders are stat'ed on every core.
-        let threads = if entries.len() < PARALLEL_LIST_MIN {
+        let threads = if names.len() < PARALLEL_LIST_MIN {
             1
         } else {
             std::thread::available_parallelism().map_or(1, usize::from)
         };
         if threads == 1 {
-            return stat_entries(&entries);
+            return stat_names(&fd, &dir, names);
         }
-        let chunk = entries.len().div_ceil(threads);
+        let chunk = names.len().div_ceil(threads);
+        let mut parts = Vec::new();
+        while names.len() > chunk {
+            let rest = names.split_off(chunk);
+            parts.push(std::mem::replace(&mut names, rest));
+        }
+        parts.push(names);
         std::thread::scope(|scope| {
-            let workers: Vec<_> = entries
-                .chunks(chunk)
-                .map(|chunk| scope.spawn(|| stat_entries(chunk)))
+            let workers: Vec<_> = parts
+                .into_iter()
+                .map(|part| {
+                    let (fd, dir) = (&fd, &dir);
+                    scope.spawn(move || stat_names(fd, dir, part))
+                })
                 .collect();
-            let mut listed = Vec::with_capacity(entries.len());
+            let mut listed = Vec::new();
             for worker in workers {
                 let part = worker.join().map_err(|_| {
                     Error::new(
@@ -191,7 +207,11 @@ impl Shared {
                         format!("a thread listing {} panicked", dir.display()),
                     )
                 })??;
-                listed.extend(part);
+                if listed.is_empty() {
+                    listed = part;
+                } else {
+                    listed.extend(part);
+                }
             }
             Ok(listed)
         })
@@ -435,23 +455,21 @@ fn sync_filesystem(dir: &fs::File) -> io::Result<()> {
 /// The listing lines of item files found by a directory read: one `stat`
 /// each, relative to the open directory; folders and vanished files are
 /// skipped, symlinks followed.
-fn stat_entries(entries: &[(fs::DirEntry, String)]) -> Result<Vec<Listed>> {
-    let mut listed = Vec::with_capacity(entries.len());
-    for (entry, name) in entries {
-        let meta = match entry.metadata() {
-            Ok(meta) if meta.file_type().is_symlink() => fs::metadata(entry.path()),
-            other => other,
-        };
-        let meta = match meta {
-            Ok(meta) => meta,
+/// Stats `names` relative to the open folder `fd` (following symlinks);
+/// names that vanished meanwhile or are not regular files are left out.
+fn stat_names(fd: &rustix::fd::OwnedFd, dir: &Path, names: Vec<String>) -> Result<Vec<Listed>> {
+    let mut listed = Vec::with_capacity(names.len());
+    for name in names {
+        let stat = match rustix::fs::statat(fd, name.as_str(), rustix::fs::AtFlags::empty()) {
+            Ok(stat) => stat,
             // Deleted between the directory read and the stat.
-            Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-            Err(err) => return Err(Error::io(entry.path().display(), err)),
+            Err(rustix::io::Errno::NOENT) => continue,
+            Err(err) => return Err(Error::io(dir.join(&name).display(), err.into())),
         };
-        if meta.is_file() {
+        if rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::RegularFile {
             listed.push(Listed {
-                id: name.clone(),
-                version: version_of(&meta),
+                version: version_from_stat(&stat),
+                id: name,
             });
         }
     }
@@ -468,7 +486,6 @@ fn stale(path: &Path, id: &str, expected: &str, actual: &str) -> Error {
     )
     .with_id(id)
 }
-
 
 #[async_trait]
 impl Store for VdirStore {
