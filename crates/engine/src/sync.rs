@@ -427,6 +427,18 @@ async fn list_side(
     Ok((map, None))
 }
 
+/// What one pass over a collection carries from chunk to chunk.
+struct Pass<'p, 'o> {
+    pair: &'p PairConfig,
+    sides: Sides<'p>,
+    run: i64,
+    opts: &'p Options<'o>,
+    scan: &'p Scan,
+    report: Report,
+    /// Writes made, not yet recorded in the state.
+    unsettled: Unsettled,
+}
+
 /// Something to decide about: a link and/or items new on either side.
 struct Work {
     uid: String,
@@ -448,8 +460,15 @@ async fn sync_collection(
     done: &mut u64,
     total: u64,
 ) -> Result<Report, PairError> {
-    let mut report = Report::default();
-    let mut unsettled = Unsettled::default();
+    let mut pass = Pass {
+        pair,
+        sides,
+        run,
+        opts,
+        scan: s,
+        report: Report::default(),
+        unsettled: Unsettled::default(),
+    };
     let collection = s.collection.as_str();
 
     // A collection one side lacks is created there when the pair may write
@@ -502,14 +521,14 @@ async fn sync_collection(
     let laddering = !pair.mapping.matcher.is_empty();
     let mut unpaired_large: Vec<Item> = Vec::new();
     for chunk in s.new[ix(small)].chunks(CHUNK) {
-        let items = fetch(sides, small, collection, chunk, pair, &mut report).await?;
+        let items = fetch(sides, small, collection, chunk, pair, &mut pass.report).await?;
         let items = crate::mapped::admit(
             &pair.mapping,
             small,
             items,
             sides,
             collection,
-            &mut report,
+            &mut pass.report,
             &mut filtered[ix(small)],
         );
         for item in items {
@@ -521,7 +540,7 @@ async fn sync_collection(
                 &mut claimed_uids,
                 sides,
                 collection,
-                &mut report,
+                &mut pass.report,
             ) {
                 held.insert(item.record.uid.clone(), item);
             }
@@ -529,14 +548,14 @@ async fn sync_collection(
     }
     for chunk in s.new[ix(large)].chunks(CHUNK) {
         let mut work = Vec::new();
-        let items = fetch(sides, large, collection, chunk, pair, &mut report).await?;
+        let items = fetch(sides, large, collection, chunk, pair, &mut pass.report).await?;
         let items = crate::mapped::admit(
             &pair.mapping,
             large,
             items,
             sides,
             collection,
-            &mut report,
+            &mut pass.report,
             &mut filtered[ix(large)],
         );
         for item in items {
@@ -548,7 +567,7 @@ async fn sync_collection(
                 &mut claimed_uids,
                 sides,
                 collection,
-                &mut report,
+                &mut pass.report,
             ) else {
                 continue;
             };
@@ -579,19 +598,7 @@ async fn sync_collection(
                 });
             }
         }
-        process(
-            pair,
-            sides,
-            state,
-            run,
-            opts,
-            s,
-            work,
-            &mut report,
-            outcome,
-            &mut unsettled,
-        )
-        .await?;
+        process(&mut pass, state, outcome, work).await?;
         *done += chunk.len() as u64;
         if let Some(p) = opts.progress {
             p(*done, total);
@@ -618,9 +625,9 @@ async fn sync_collection(
             sides,
             collection,
             run,
-            &mut report,
+            &mut pass.report,
         );
-        report.conflicts += found.conflicts.len() as u64;
+        pass.report.conflicts += found.conflicts.len() as u64;
         if opts.dry_run {
             outcome.operations.extend(found.operations);
         } else if !found.conflicts.is_empty() {
@@ -657,35 +664,11 @@ async fn sync_collection(
         }
         if work.len() >= CHUNK {
             *done += work.len() as u64;
-            process(
-                pair,
-                sides,
-                state,
-                run,
-                opts,
-                s,
-                std::mem::take(&mut work),
-                &mut report,
-                outcome,
-                &mut unsettled,
-            )
-            .await?;
+            process(&mut pass, state, outcome, std::mem::take(&mut work)).await?;
         }
     }
     *done += work.len() as u64;
-    process(
-        pair,
-        sides,
-        state,
-        run,
-        opts,
-        s,
-        work,
-        &mut report,
-        outcome,
-        &mut unsettled,
-    )
-    .await?;
+    process(&mut pass, state, outcome, work).await?;
 
     // Linked items that moved or vanished on some side.
     let mut work = Vec::new();
@@ -705,53 +688,28 @@ async fn sync_collection(
         });
         if work.len() >= CHUNK {
             *done += work.len() as u64;
-            process(
-                pair,
-                sides,
-                state,
-                run,
-                opts,
-                s,
-                std::mem::take(&mut work),
-                &mut report,
-                outcome,
-                &mut unsettled,
-            )
-            .await?;
+            process(&mut pass, state, outcome, std::mem::take(&mut work)).await?;
             if let Some(p) = opts.progress {
                 p(*done, total);
             }
         }
     }
     *done += work.len() as u64;
-    process(
-        pair,
-        sides,
-        state,
-        run,
-        opts,
-        s,
-        work,
-        &mut report,
-        outcome,
-        &mut unsettled,
-    )
-    .await?;
-    if !unsettled.is_empty() {
+    process(&mut pass, state, outcome, work).await?;
+    if !pass.unsettled.is_empty() {
         let ctx = Context {
             run,
             pair: &pair.name,
             collection,
             sides,
         };
-        report
-            .failures
-            .extend(settle(&ctx, &mut unsettled, state).await?);
+        let failures = settle(&ctx, &mut pass.unsettled, state).await?;
+        pass.report.failures.extend(failures);
     }
     if let Some(p) = opts.progress {
         p(*done, total);
     }
-    Ok(report)
+    Ok(pass.report)
 }
 
 /// Fetches listed items; unreadable ones are reported and left out, and
@@ -846,19 +804,15 @@ fn claim(
 }
 
 /// Fetches what a chunk of work needs, plans it, and applies the plan.
-#[allow(clippy::too_many_arguments)]
 async fn process(
-    pair: &PairConfig,
-    sides: Sides<'_>,
+    pass: &mut Pass<'_, '_>,
     state: &mut dyn StateStore,
-    run: i64,
-    opts: &Options<'_>,
-    s: &Scan,
-    work: Vec<Work>,
-    report: &mut Report,
     outcome: &mut PairOutcome,
-    unsettled: &mut Unsettled,
+    work: Vec<Work>,
 ) -> Result<(), PairError> {
+    let (pair, sides, run, opts, s) = (pass.pair, pass.sides, pass.run, pass.opts, pass.scan);
+    let report = &mut pass.report;
+    let unsettled = &mut pass.unsettled;
     if work.is_empty() {
         return Ok(());
     }
