@@ -73,6 +73,9 @@ struct Scan {
     links: Vec<Link>,
     /// Change-feed tokens to save once the collection synced cleanly.
     tokens: [Option<String>; 2],
+    /// True when both listings hold every item (no saved feed token was
+    /// used), so an unlinked UID absent from them is on neither side.
+    complete: bool,
     /// Where each link's items stand now, parallel to `links`.
     presence: Vec<[Presence; 2]>,
     listed: [Listing; 2],
@@ -300,7 +303,7 @@ async fn scan(
     }
     // Both sides are listed at once (their stores work on blocking threads
     // or over the network).
-    let [saved_a, saved_b] = saved;
+    let [saved_a, saved_b] = saved.clone();
     let (list_a, list_b) = tokio::join!(
         list_side(
             sides.a,
@@ -374,6 +377,7 @@ async fn scan(
     Ok(Scan {
         collection: collection.to_string(),
         links,
+        complete: saved.iter().all(Option::is_none),
         tokens,
         presence,
         listed,
@@ -696,6 +700,28 @@ async fn sync_collection(
     }
     *done += work.len() as u64;
     process(&mut pass, state, outcome, work).await?;
+    // An inbox entry for an item never linked, now on neither side, has
+    // nothing left to settle.
+    if s.complete && opts.only.is_none() && !opts.dry_run && pass.report.failures.is_empty() {
+        let linked: HashSet<&str> = s.links.iter().map(|l| l.uid.as_str()).collect();
+        let seen = |uid: &str| {
+            linked.contains(uid)
+                || Side::BOTH.iter().any(|side| {
+                    claimed_uids[ix(*side)].contains(uid) || filtered[ix(*side)].contains(uid)
+                })
+        };
+        let stale: Vec<i64> = state
+            .conflicts()?
+            .into_iter()
+            .filter(|c| c.pair == pair.name && c.collection == collection && !seen(&c.uid))
+            .map(|c| c.id)
+            .collect();
+        if !stale.is_empty() {
+            let mut batch = tandem_state::Batch::new(&pair.name, collection);
+            batch.settled = stale;
+            state.commit(&batch)?;
+        }
+    }
     if !pass.unsettled.is_empty() {
         let ctx = Context {
             run,

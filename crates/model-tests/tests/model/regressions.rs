@@ -43,7 +43,6 @@ fn one_way_target_edit_seen_earlier_survives_a_source_delete() {
 /// engine never looks at it and the inbox entry stays open for a record
 /// that no longer exists. Expected: the entry is settled.
 #[test]
-#[ignore = "known bug: stale inbox entry for an unlinked item deleted on both sides"]
 fn inbox_entry_of_an_item_deleted_on_both_sides() {
     let mut bench = Bench::in_memory(pair_config("both", "manual", "100%", &[]));
     bench.a.insert(
