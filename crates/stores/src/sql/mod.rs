@@ -13,6 +13,13 @@
 //! (`… WHERE id = ? AND version = ?`), the new version computed by the
 //! database; updates set only the columns of changed fields. Every value is
 //! a bound parameter. The table is the root collection; there are no others.
+//!
+//! Writes share one transaction, opened by the first write and committed by
+//! [`Store::flush`] (which the engine calls every few thousand writes and
+//! before it records them), so a batch costs one durable commit, not one per
+//! row. Each write runs inside a savepoint: a failed write rolls back only
+//! itself. Reads made while the transaction is open go through it, so they
+//! see the store's own uncommitted writes.
 
 mod config;
 mod schema;
@@ -24,19 +31,24 @@ pub use config::{SqlConfig, TableConfig};
 use async_trait::async_trait;
 use schema::{Column, Dialect, Statement, Table, VersionKind};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
 use tandem_formats::row::{read_cell, timestamp_seconds, write_cell, ColumnType};
 use tandem_record::{FieldChange, Kind, Record, Value};
 use tandem_store::{
     Changes, Error, ErrorKind, Item, ItemError, Listed, NewItem, Result, Store, Written, ROOT,
 };
-use tokio::sync::OnceCell;
+use tokio::sync::{Mutex, OnceCell};
 
 /// Most ids one fetch query names.
 const FETCH_CHUNK: usize = 500;
 
 /// Connections a store keeps open.
 const MAX_CONNECTIONS: u32 = 4;
+
+/// The savepoint each write runs in, inside the shared transaction.
+const SAVEPOINT: &str = "SAVEPOINT tandem_write";
+const RELEASE: &str = "RELEASE SAVEPOINT tandem_write";
+const ROLLBACK_TO: &str = "ROLLBACK TO SAVEPOINT tandem_write";
 
 /// A SQL table store. See the module docs.
 #[derive(Debug)]
@@ -46,6 +58,19 @@ pub struct SqlStore {
     kind: Kind,
     config: TableConfig,
     table: OnceCell<Table>,
+    /// The transaction the writes since the last flush share.
+    open: Mutex<Open>,
+}
+
+/// The shared write transaction, and why an earlier one was lost.
+#[derive(Debug, Default)]
+struct Open {
+    tx: Option<Transaction<'static, Any>>,
+    /// Writes that succeeded in `tx`.
+    writes: usize,
+    /// Set when a transaction holding writes was rolled back by a failure:
+    /// the next flush reports it, so the engine does not record them.
+    lost: Option<String>,
 }
 
 /// A row as read: id, version, soft-deleted or not, UID cell, field cells.
@@ -76,17 +101,23 @@ impl SqlStore {
         let dialect = Dialect::from_url(&config.url)?;
         schema::check_names(dialect, &table)?;
         sqlx::any::install_default_drivers();
-        let setup: &'static str = match dialect {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => "SET TIME ZONE 'UTC'",
-            Dialect::MySql => "SET time_zone = '+00:00'",
+        // MySQL's default REPEATABLE READ would pin every read of the
+        // long write transaction to its first snapshot; READ COMMITTED reads
+        // what other writers committed since, as PostgreSQL does.
+        let setup: &'static [&'static str] = match dialect {
+            Dialect::Sqlite => &[],
+            Dialect::Postgres => &["SET TIME ZONE 'UTC'"],
+            Dialect::MySql => &[
+                "SET time_zone = '+00:00'",
+                "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+            ],
         };
         let pool = AnyPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    if !setup.is_empty() {
-                        conn.execute(setup).await?;
+                    for statement in setup {
+                        conn.execute(*statement).await?;
                     }
                     Ok(())
                 })
@@ -99,6 +130,7 @@ impl SqlStore {
             kind,
             config: table,
             table: OnceCell::new(),
+            open: Mutex::new(Open::default()),
         })
     }
 
@@ -122,6 +154,99 @@ impl SqlStore {
             ));
         }
         self.table().await
+    }
+
+    /// Opens the shared transaction if there is none (with `begin`), then a
+    /// savepoint in it; the connection to run the step on. `None`: no
+    /// transaction is open and `begin` is false (read from the pool).
+    async fn step<'g>(
+        &self,
+        open: &'g mut Open,
+        begin: bool,
+    ) -> Result<Option<&'g mut AnyConnection>> {
+        if open.tx.is_none() {
+            if !begin {
+                return Ok(None);
+            }
+            let tx = self
+                .pool
+                .begin()
+                .await
+                .map_err(|e| db_error("starting a transaction", e))?;
+            open.tx = Some(tx);
+        }
+        let Some(tx) = open.tx.as_mut() else {
+            return Ok(None);
+        };
+        if let Err(err) = tx.execute(SAVEPOINT).await {
+            return Err(Self::lose(open, err));
+        }
+        Ok(open.tx.as_deref_mut())
+    }
+
+    /// Ends a step begun with [`Self::step`]: keeps it when it succeeded,
+    /// rolls back to its savepoint when it failed (the transaction's other
+    /// writes stay). A transaction no write succeeded in is ended at once,
+    /// so failed writes hold no locks until the next flush.
+    async fn end_step<T>(open: &mut Open, result: Result<T>, write: bool) -> Result<T> {
+        if write && result.is_err() && open.writes == 0 {
+            if let Some(tx) = open.tx.take() {
+                if let Err(err) = tx.rollback().await {
+                    return Err(Self::lose(open, err));
+                }
+            }
+            return result;
+        }
+        let Some(tx) = open.tx.as_mut() else {
+            return result;
+        };
+        if write && result.is_ok() {
+            open.writes += 1;
+        }
+        let ended = match &result {
+            Ok(_) => tx.execute(RELEASE).await.map(|_| ()),
+            Err(_) => match tx.execute(ROLLBACK_TO).await {
+                Ok(_) => tx.execute(RELEASE).await.map(|_| ()),
+                Err(err) => Err(err),
+            },
+        };
+        match ended {
+            Ok(()) => result,
+            Err(err) => Err(Self::lose(open, err)),
+        }
+    }
+
+    /// Drops a transaction that can no longer be used (it rolls back); the
+    /// next flush fails, so the writes it held are not recorded.
+    fn lose(open: &mut Open, err: sqlx::Error) -> Error {
+        open.tx = None;
+        let message = format!(
+            "the write transaction failed and was rolled back ({err}); the writes since the \
+             last flush are undone"
+        );
+        if open.writes > 0 {
+            open.lost.get_or_insert_with(|| message.clone());
+        }
+        open.writes = 0;
+        Error::new(ErrorKind::Unavailable, message)
+    }
+
+    /// Runs a read: inside the shared transaction when one is open (so it
+    /// sees this store's own writes), else on the pool.
+    async fn read(&self, st: &Statement, sql: &str, context: &str) -> Result<Vec<AnyRow>> {
+        let mut open = self.open.lock().await;
+        let result = match self.step(&mut open, false).await? {
+            Some(conn) => st.query(sql).fetch_all(conn).await,
+            None => {
+                drop(open);
+                return st
+                    .query(sql)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| db_error(context, e));
+            }
+        };
+        Self::end_step(&mut open, result.map_err(|e| db_error(context, e)), false).await
     }
 
     /// The select list every row read uses.
@@ -155,27 +280,46 @@ impl SqlStore {
         })
     }
 
-    /// Rows matching `filter` (SQL text over `statement`'s binds).
-    async fn select<'e, E>(
+    /// Rows matching `filter` (SQL text over `statement`'s binds), read on
+    /// `conn` (inside a write).
+    async fn select(
         &self,
         table: &Table,
         filter: &str,
         statement: &Statement,
-        executor: E,
-    ) -> Result<Vec<RowData>>
-    where
-        E: sqlx::Executor<'e, Database = sqlx::Any>,
-    {
-        let sql = format!(
+        conn: &mut AnyConnection,
+    ) -> Result<Vec<RowData>> {
+        let rows = statement
+            .query(&Self::select_sql(table, filter))
+            .fetch_all(conn)
+            .await
+            .map_err(|err| db_error(&format!("reading table `{}`", table.name), err))?;
+        Self::rows(table, &rows)
+    }
+
+    /// Rows matching `filter`, read through [`Self::read`].
+    async fn select_read(
+        &self,
+        table: &Table,
+        filter: &str,
+        statement: &Statement,
+    ) -> Result<Vec<RowData>> {
+        let context = format!("reading table `{}`", table.name);
+        let rows = self
+            .read(statement, &Self::select_sql(table, filter), &context)
+            .await?;
+        Self::rows(table, &rows)
+    }
+
+    fn select_sql(table: &Table, filter: &str) -> String {
+        format!(
             "SELECT {} FROM {} WHERE {filter}",
             Self::select_list(table),
             table.quoted
-        );
-        let rows = statement
-            .query(&sql)
-            .fetch_all(executor)
-            .await
-            .map_err(|err| db_error(&format!("reading table `{}`", table.name), err))?;
+        )
+    }
+
+    fn rows(table: &Table, rows: &[AnyRow]) -> Result<Vec<RowData>> {
         rows.iter()
             .map(|row| Self::row_data(row, table.fields.len()))
             .collect::<std::result::Result<_, _>>()
@@ -229,27 +373,35 @@ impl SqlStore {
     }
 
     /// The live row holding `uid`, if any, with its record.
-    async fn by_uid<'e, E>(&self, table: &Table, uid: &str, executor: E) -> Result<Option<RowData>>
-    where
-        E: sqlx::Executor<'e, Database = sqlx::Any>,
-    {
+    async fn by_uid(
+        &self,
+        table: &Table,
+        uid: &str,
+        conn: &mut AnyConnection,
+    ) -> Result<Option<RowData>> {
         let mut st = Statement::default();
         let column = table.uid_column();
         let p = st.bind(self.dialect, column, Some(uid.to_string()));
         let filter = format!("{} = {p}", column.quoted);
         Ok(self
-            .select(table, &filter, &st, executor)
+            .select(table, &filter, &st, conn)
             .await?
             .into_iter()
             .next())
     }
 
     /// Why a compare-and-set touched no row: gone, or moved on.
-    async fn stale(&self, table: &Table, id: &str, expected: &str) -> Error {
+    async fn stale(
+        &self,
+        table: &Table,
+        id: &str,
+        expected: &str,
+        conn: &mut AnyConnection,
+    ) -> Error {
         let mut st = Statement::default();
         let p = st.bind(self.dialect, &table.id, Some(id.to_string()));
         let filter = format!("{} = {p}", table.id.quoted);
-        match self.select(table, &filter, &st, &self.pool).await {
+        match self.select(table, &filter, &st, conn).await {
             Ok(rows) => match rows.first() {
                 Some(row) if !row.deleted => Error::new(
                     ErrorKind::PreconditionFailed,
@@ -270,10 +422,12 @@ impl SqlStore {
     }
 
     /// The version of row `id`, read inside the write's transaction.
-    async fn version_of<'e, E>(&self, table: &Table, id: &str, executor: E) -> Result<String>
-    where
-        E: sqlx::Executor<'e, Database = sqlx::Any>,
-    {
+    async fn version_of(
+        &self,
+        table: &Table,
+        id: &str,
+        conn: &mut AnyConnection,
+    ) -> Result<String> {
         let mut st = Statement::default();
         let p = st.bind(self.dialect, &table.id, Some(id.to_string()));
         let sql = format!(
@@ -283,7 +437,7 @@ impl SqlStore {
             table.id.quoted
         );
         st.query(&sql)
-            .fetch_one(executor)
+            .fetch_one(conn)
             .await
             .and_then(|row| row.try_get::<String, _>(0))
             .map_err(|err| {
@@ -301,7 +455,28 @@ impl SqlStore {
         }
     }
 
-    async fn insert(&self, table: &Table, record: &Record) -> Result<Written> {
+    /// ` RETURNING id, version` where the database has it for both INSERT
+    /// and UPDATE (PostgreSQL, SQLite), saving a read-back.
+    fn returning(&self, table: &Table) -> Option<String> {
+        (self.dialect != Dialect::MySql).then(|| {
+            format!(
+                " RETURNING {}, COALESCE({}, '')",
+                table.read(&table.id),
+                table.read(&table.version)
+            )
+        })
+    }
+
+    /// Inserts `record`. With `if_new` (only where [`Self::returning`] is
+    /// there) a row already holding the key is left alone and `None` comes
+    /// back.
+    async fn insert(
+        &self,
+        table: &Table,
+        record: &Record,
+        conn: &mut AnyConnection,
+        if_new: bool,
+    ) -> Result<Option<Written>> {
         let uid = record.uid.as_str();
         let mut st = Statement::default();
         let mut columns = Vec::new();
@@ -332,33 +507,63 @@ impl SqlStore {
         }
         columns.push(table.version.quoted.clone());
         values.push(table.next_version(false));
+        let returning = self.returning(table);
         let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
+            "INSERT INTO {} ({}) VALUES ({}){}{}",
             table.quoted,
             columns.join(", "),
-            values.join(", ")
+            values.join(", "),
+            if if_new {
+                " ON CONFLICT DO NOTHING"
+            } else {
+                ""
+            },
+            returning.as_deref().unwrap_or("")
         );
         let context = format!("table `{}`, row `{uid}`", table.name);
-        let mut tx = self.pool.begin().await.map_err(|e| db_error(&context, e))?;
+        if returning.is_some() {
+            let row = st
+                .query(&sql)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(|e| db_error(&context, e).with_id(uid))?;
+            let Some(row) = row else {
+                if if_new {
+                    return Ok(None);
+                }
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    format!("{context}: the inserted row is not there"),
+                ));
+            };
+            let id: String = row.try_get(0).map_err(|e| db_error(&context, e))?;
+            let version: String = row.try_get(1).map_err(|e| db_error(&context, e))?;
+            return Ok(Some(Written { id, version }));
+        }
         st.query(&sql)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(|e| db_error(&context, e).with_id(uid))?;
-        let row = self.by_uid(table, uid, &mut *tx).await?.ok_or_else(|| {
+        let row = self.by_uid(table, uid, conn).await?.ok_or_else(|| {
             Error::new(
                 ErrorKind::Io,
                 format!("{context}: the inserted row is not there"),
             )
         })?;
-        tx.commit().await.map_err(|e| db_error(&context, e))?;
-        Ok(Written {
+        Ok(Some(Written {
             id: row.id,
             version: row.version,
-        })
+        }))
     }
 
     /// Brings a soft-deleted row back with `record`'s content.
-    async fn revive(&self, table: &Table, row: &RowData, record: &Record) -> Result<Written> {
+    async fn revive(
+        &self,
+        table: &Table,
+        row: &RowData,
+        record: &Record,
+        conn: &mut AnyConnection,
+    ) -> Result<Written> {
         let Some(deleted) = &table.deleted else {
             return Err(Error::new(ErrorKind::Io, "revive without a deleted column"));
         };
@@ -376,13 +581,13 @@ impl SqlStore {
             ));
         }
         sets.push(format!("{} = NULL", deleted.quoted));
-        self.guarded_update(table, &row.id, &row.version, sets, st, false)
+        self.guarded_update(table, &row.id, &row.version, sets, st, false, conn)
             .await
     }
 
     /// `UPDATE … SET sets, version = next WHERE id = ? AND version = ?`
-    /// (and, with `live_only`, not soft-deleted), then the new version, in
-    /// one transaction.
+    /// (and, with `live_only`, not soft-deleted), then the new version.
+    #[allow(clippy::too_many_arguments)]
     async fn guarded_update(
         &self,
         table: &Table,
@@ -391,6 +596,7 @@ impl SqlStore {
         mut sets: Vec<String>,
         mut st: Statement,
         live_only: bool,
+        conn: &mut AnyConnection,
     ) -> Result<Written> {
         sets.push(format!(
             "{} = {}",
@@ -404,29 +610,173 @@ impl SqlStore {
         } else {
             String::new()
         };
+        let returning = self.returning(table);
         let sql = format!(
-            "UPDATE {} SET {} WHERE {} = {pid} AND {guard}{live}",
+            "UPDATE {} SET {} WHERE {} = {pid} AND {guard}{live}{}",
             table.quoted,
             sets.join(", "),
-            table.id.quoted
+            table.id.quoted,
+            returning.as_deref().unwrap_or("")
         );
         let context = format!("table `{}`, row `{id}`", table.name);
-        let mut tx = self.pool.begin().await.map_err(|e| db_error(&context, e))?;
+        if returning.is_some() {
+            let row = st
+                .query(&sql)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(|e| db_error(&context, e).with_id(id))?;
+            let Some(row) = row else {
+                return Err(self.stale(table, id, expected, conn).await);
+            };
+            let version: String = row.try_get(1).map_err(|e| db_error(&context, e))?;
+            return Ok(Written {
+                id: id.to_string(),
+                version,
+            });
+        }
         let done = st
             .query(&sql)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(|e| db_error(&context, e).with_id(id))?;
         if done.rows_affected() == 0 {
-            drop(tx);
-            return Err(self.stale(table, id, expected).await);
+            return Err(self.stale(table, id, expected, conn).await);
         }
-        let version = self.version_of(table, id, &mut *tx).await?;
-        tx.commit().await.map_err(|e| db_error(&context, e))?;
+        let version = self.version_of(table, id, conn).await?;
         Ok(Written {
             id: id.to_string(),
             version,
         })
+    }
+
+    /// One try at [`Store::create`] on `conn`; `clashed` is set when the
+    /// insert met a row with the UID that the lookup did not see.
+    async fn create_once(
+        &self,
+        table: &Table,
+        record: &Record,
+        conn: &mut AnyConnection,
+        clashed: &mut bool,
+    ) -> Result<Written> {
+        // When the UID is the primary key, insert first and look only if the
+        // key is taken: one round trip fewer for the usual new row.
+        if table.uid.is_none() && self.returning(table).is_some() {
+            if let Some(written) = self.insert(table, record, &mut *conn, true).await? {
+                return Ok(written);
+            }
+        }
+        if let Some(row) = self.by_uid(table, &record.uid, &mut *conn).await? {
+            if row.deleted {
+                return self.revive(table, &row, record, conn).await;
+            }
+            let written = Written {
+                id: row.id.clone(),
+                version: row.version.clone(),
+            };
+            return match self.record(table, &row) {
+                Ok(found) if found.same_content(record) => Ok(written),
+                Ok(found) => Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!(
+                        "table `{}`, row `{}` holds UID `{}` with other content (fields {:?} differ)",
+                        table.name,
+                        row.id,
+                        record.uid,
+                        found.changed_fields(record)
+                    ),
+                )
+                .with_id(row.id)),
+                Err(err) => Err(Error::new(ErrorKind::AlreadyExists, err.to_string()).with_id(row.id)),
+            };
+        }
+        let inserted = self
+            .insert(table, record, &mut *conn, false)
+            .await
+            .and_then(|w| {
+                w.ok_or_else(|| Error::new(ErrorKind::Io, "the inserted row is not there"))
+            });
+        if matches!(&inserted, Err(err) if err.kind == ErrorKind::AlreadyExists) {
+            *clashed = true;
+        }
+        inserted
+    }
+
+    async fn update_in(
+        &self,
+        table: &Table,
+        current: &Item,
+        expected: &str,
+        changes: &[FieldChange],
+        conn: &mut AnyConnection,
+    ) -> Result<Written> {
+        let id = current.id.as_str();
+        let mut st = Statement::default();
+        let mut sets = Vec::new();
+        for change in changes {
+            let Some((field, column)) = table.fields.iter().find(|(f, _)| *f == change.field)
+            else {
+                tracing::debug!(table = %table.name, field = %change.field, "field not mapped to a column; not written");
+                continue;
+            };
+            let cell = match &change.value {
+                Some(value) => Self::cell(table, id, field, column, value)?,
+                None => None,
+            };
+            sets.push(format!(
+                "{} = {}",
+                column.quoted,
+                st.bind(self.dialect, column, cell)
+            ));
+        }
+        if sets.is_empty() {
+            // Nothing this table holds changed: only check the version.
+            let version = self.version_of(table, id, &mut *conn).await;
+            return match version {
+                Ok(version) if version == expected => Ok(Written {
+                    id: id.to_string(),
+                    version,
+                }),
+                _ => Err(self.stale(table, id, expected, conn).await),
+            };
+        }
+        self.guarded_update(table, id, expected, sets, st, true, conn)
+            .await
+    }
+
+    async fn delete_in(
+        &self,
+        table: &Table,
+        id: &str,
+        expected: &str,
+        conn: &mut AnyConnection,
+    ) -> Result<()> {
+        let mut st = Statement::default();
+        let pid = st.bind(self.dialect, &table.id, Some(id.to_string()));
+        let guard = self.version_guard(table, &mut st, expected);
+        let sql = match &table.deleted {
+            Some(deleted) => format!(
+                "UPDATE {t} SET {d} = {mark}, {v} = {next} WHERE {i} = {pid} AND {guard} AND {live}",
+                t = table.quoted,
+                d = deleted.quoted,
+                mark = table.deleted_mark(deleted),
+                v = table.version.quoted,
+                next = table.next_version(true),
+                i = table.id.quoted,
+                live = table.live(),
+            ),
+            None => format!(
+                "DELETE FROM {} WHERE {} = {pid} AND {guard}",
+                table.quoted, table.id.quoted
+            ),
+        };
+        let done =
+            st.query(&sql).execute(&mut *conn).await.map_err(|e| {
+                db_error(&format!("table `{}`, row `{id}`", table.name), e).with_id(id)
+            })?;
+        if done.rows_affected() == 0 {
+            return Err(self.stale(table, id, expected, conn).await);
+        }
+        Ok(())
     }
 }
 
@@ -474,11 +824,13 @@ impl Store for SqlStore {
             table.quoted,
             table.live()
         );
-        let rows = Statement::default()
-            .query(&sql)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|err| db_error(&format!("listing table `{}`", table.name), err))?;
+        let rows = self
+            .read(
+                &Statement::default(),
+                &sql,
+                &format!("listing table `{}`", table.name),
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(Listed {
@@ -509,7 +861,7 @@ impl Store for SqlStore {
                 table.id.quoted,
                 placeholders.join(", ")
             );
-            for row in self.select(table, &filter, &st, &self.pool).await? {
+            for row in self.select_read(table, &filter, &st).await? {
                 found.insert(row.id.clone(), row);
             }
         }
@@ -539,35 +891,18 @@ impl Store for SqlStore {
             return Err(Error::new(ErrorKind::Invalid, "the record has no UID"));
         }
         for attempt in 0..2 {
-            if let Some(row) = self.by_uid(table, &record.uid, &self.pool).await? {
-                if row.deleted {
-                    return self.revive(table, &row, record).await;
-                }
-                let written = Written {
-                    id: row.id.clone(),
-                    version: row.version.clone(),
-                };
-                return match self.record(table, &row) {
-                    Ok(found) if found.same_content(record) => Ok(written),
-                    Ok(found) => Err(Error::new(
-                        ErrorKind::AlreadyExists,
-                        format!(
-                            "table `{}`, row `{}` holds UID `{}` with other content (fields {:?} differ)",
-                            table.name,
-                            row.id,
-                            record.uid,
-                            found.changed_fields(record)
-                        ),
-                    )
-                    .with_id(row.id)),
-                    Err(err) => Err(Error::new(ErrorKind::AlreadyExists, err.to_string()).with_id(row.id)),
-                };
+            let mut clashed = false;
+            let mut open = self.open.lock().await;
+            let result = match self.step(&mut open, true).await? {
+                Some(conn) => self.create_once(table, record, conn, &mut clashed).await,
+                None => Err(Error::new(ErrorKind::Io, "no write transaction")),
+            };
+            let result = Self::end_step(&mut open, result, true).await;
+            // Another writer inserted the UID since we looked: look again.
+            if clashed && attempt == 0 {
+                continue;
             }
-            match self.insert(table, record).await {
-                // Another writer inserted the UID since we looked: look again.
-                Err(err) if err.kind == ErrorKind::AlreadyExists && attempt == 0 => continue,
-                other => return other,
-            }
+            return result;
         }
         Err(Error::new(
             ErrorKind::AlreadyExists,
@@ -586,71 +921,43 @@ impl Store for SqlStore {
         changes: &[FieldChange],
     ) -> Result<Written> {
         let table = self.root(collection).await?;
-        let id = current.id.as_str();
-        let mut st = Statement::default();
-        let mut sets = Vec::new();
-        for change in changes {
-            let Some((field, column)) = table.fields.iter().find(|(f, _)| *f == change.field)
-            else {
-                tracing::debug!(table = %table.name, field = %change.field, "field not mapped to a column; not written");
-                continue;
-            };
-            let cell = match &change.value {
-                Some(value) => Self::cell(table, id, field, column, value)?,
-                None => None,
-            };
-            sets.push(format!(
-                "{} = {}",
-                column.quoted,
-                st.bind(self.dialect, column, cell)
-            ));
-        }
-        if sets.is_empty() {
-            // Nothing this table holds changed: only check the version.
-            let version = self.version_of(table, id, &self.pool).await;
-            return match version {
-                Ok(version) if version == expected => Ok(Written {
-                    id: id.to_string(),
-                    version,
-                }),
-                _ => Err(self.stale(table, id, expected).await),
-            };
-        }
-        self.guarded_update(table, id, expected, sets, st, true)
-            .await
+        let mut open = self.open.lock().await;
+        let result = match self.step(&mut open, true).await? {
+            Some(conn) => {
+                self.update_in(table, current, expected, changes, conn)
+                    .await
+            }
+            None => Err(Error::new(ErrorKind::Io, "no write transaction")),
+        };
+        Self::end_step(&mut open, result, true).await
     }
 
     async fn delete(&self, collection: &str, id: &str, expected: &str) -> Result<()> {
         let table = self.root(collection).await?;
-        let mut st = Statement::default();
-        let pid = st.bind(self.dialect, &table.id, Some(id.to_string()));
-        let guard = self.version_guard(table, &mut st, expected);
-        let sql = match &table.deleted {
-            Some(deleted) => format!(
-                "UPDATE {t} SET {d} = {mark}, {v} = {next} WHERE {i} = {pid} AND {guard} AND {live}",
-                t = table.quoted,
-                d = deleted.quoted,
-                mark = table.deleted_mark(deleted),
-                v = table.version.quoted,
-                next = table.next_version(true),
-                i = table.id.quoted,
-                live = table.live(),
-            ),
-            None => format!(
-                "DELETE FROM {} WHERE {} = {pid} AND {guard}",
-                table.quoted, table.id.quoted
-            ),
+        let mut open = self.open.lock().await;
+        let result = match self.step(&mut open, true).await? {
+            Some(conn) => self.delete_in(table, id, expected, conn).await,
+            None => Err(Error::new(ErrorKind::Io, "no write transaction")),
         };
-        let done =
-            st.query(&sql).execute(&self.pool).await.map_err(|e| {
-                db_error(&format!("table `{}`, row `{id}`", table.name), e).with_id(id)
-            })?;
-        if done.rows_affected() == 0 {
-            return Err(self.stale(table, id, expected).await);
-        }
-        Ok(())
+        Self::end_step(&mut open, result, true).await
     }
 
+    /// Commits the writes since the last flush.
+    async fn flush(&self) -> Result<()> {
+        let mut open = self.open.lock().await;
+        let tx = open.tx.take();
+        let lost = open.lost.take();
+        open.writes = 0;
+        if let Some(tx) = tx {
+            tx.commit()
+                .await
+                .map_err(|e| db_error("committing the writes", e))?;
+        }
+        match lost {
+            Some(message) => Err(Error::new(ErrorKind::Unavailable, message)),
+            None => Ok(()),
+        }
+    }
     /// Rows whose version is above `token` (all rows for `None`): changed
     /// live rows and soft-deleted ids. Needs a soft-delete column (without
     /// one, a deleted row leaves no trace to find) and versions that grow
@@ -682,11 +989,7 @@ impl Store for SqlStore {
             table.quoted
         );
         let context = format!("reading changes of table `{}`", table.name);
-        let rows = st
-            .query(&sql)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| db_error(&context, e))?;
+        let rows = self.read(&st, &sql, &context).await?;
         let mut changes = Changes {
             changed: Vec::new(),
             deleted: Vec::new(),
@@ -716,12 +1019,7 @@ impl Store for SqlStore {
             table.quoted,
             table.version.quoted
         );
-        if let Some(row) = st
-            .query(&sql)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| db_error(&context, e))?
-        {
+        if let Some(row) = self.read(&st, &sql, &context).await?.first() {
             if let Some(top) = row
                 .try_get::<Option<String>, _>(0)
                 .map_err(|e| db_error(&context, e))?

@@ -264,6 +264,9 @@ async fn race(url: &str) {
         &table_config(&name, None, &[("given_name", "first_name")]),
     );
     let written = store.create(ROOT, &contact("r1", "Ada")).await.unwrap();
+    // The engine flushes before it records a write; the race is between
+    // its reading a row and its next write.
+    store.flush().await.unwrap();
     let item = store
         .fetch(ROOT, &["r1".into()])
         .await
@@ -448,6 +451,7 @@ async fn wrong_types(url: &str) {
         )
         .await
         .unwrap();
+    store.flush().await.unwrap();
     if db.dialect == Dialect::Sqlite {
         // SQLite keeps what another app put in: a text age reads as an
         // item error, and the other rows read fine.
@@ -553,6 +557,7 @@ async fn change_feed(url: &str, version: &str) {
     // A UID created again after a soft delete brings the row back.
     store.create(ROOT, &contact("c", "C")).await.unwrap();
     assert_eq!(store.list(ROOT).await.unwrap().len(), 4);
+    store.flush().await.unwrap();
     db.drop_tables().await;
 }
 
@@ -623,7 +628,127 @@ async fn postgres_arrays_hold_multi_valued_fields() {
         .remove(0)
         .unwrap();
     assert!(item.record.same_content(&record), "{:?}", item.record);
+    store.flush().await.unwrap();
     let mails = db.text(&format!("SELECT mails FROM \"{name}\"")).await;
     assert_eq!(mails.as_deref(), Some("a@x.org, b@x.org"));
     db.drop_tables().await;
+}
+
+/// Writes share one transaction until `flush`: others see none of them
+/// before, all after; a failed write in between undoes only itself, and the
+/// store's own reads see its uncommitted writes.
+async fn batched(url: &str) {
+    let db = Db::open(url).await;
+    let name = db
+        .table(
+            "batch",
+            "stamp",
+            &[
+                ("first_name", "text"),
+                ("age", "int"),
+                ("deleted_at", "stamp"),
+            ],
+        )
+        .await;
+    let store = db.store(
+        Kind::Contact,
+        &table_config(
+            &name,
+            Some("deleted_at"),
+            &[("given_name", "first_name"), ("custom.age", "age")],
+        ),
+    );
+    let count = format!(
+        "SELECT CAST(COUNT(*) AS CHAR(20)) FROM {}",
+        db.dialect.quote(&name)
+    );
+    let count = count.replace(
+        "CHAR(20)",
+        if db.dialect == Dialect::Postgres {
+            "text"
+        } else {
+            "CHAR(20)"
+        },
+    );
+    store.create(ROOT, &contact("a", "A")).await.unwrap();
+    store.flush().await.unwrap();
+    store.create(ROOT, &contact("b", "B")).await.unwrap();
+    let bad = NewItem {
+        record: Record::new(Kind::Contact, "x").with("custom.age", Value::text("old")),
+        raw: None,
+    };
+    assert_eq!(
+        store.create(ROOT, &bad).await.unwrap_err().kind,
+        ErrorKind::Invalid
+    );
+    // A clash with a row written in this transaction is refused too.
+    let clash = store
+        .create(ROOT, &contact("b", "Other"))
+        .await
+        .unwrap_err();
+    assert_eq!(clash.kind, ErrorKind::AlreadyExists, "{clash}");
+    let c = store.create(ROOT, &contact("c", "C")).await.unwrap();
+    store
+        .delete(
+            ROOT,
+            "a",
+            &store
+                .list(ROOT)
+                .await
+                .unwrap()
+                .iter()
+                .find(|l| l.id == "a")
+                .unwrap()
+                .version,
+        )
+        .await
+        .unwrap();
+    let err = store
+        .delete(ROOT, "c", "1999-01-01 00:00:00")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::PreconditionFailed, "{err}");
+    // The store sees its own writes.
+    let mut listed: Vec<String> = store
+        .list(ROOT)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["b", "c"]);
+    let fetched = store
+        .fetch(ROOT, &["c".into()])
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(fetched.version, c.version);
+    let changes = store.changes_since(ROOT, None).await.unwrap();
+    assert_eq!(changes.deleted, ["a".to_string()]);
+    // Nobody else does, until the flush.
+    assert_eq!(db.text(&count).await.as_deref(), Some("1"));
+    store.flush().await.unwrap();
+    assert_eq!(db.text(&count).await.as_deref(), Some("3"));
+    let live = format!("{count} WHERE {} IS NULL", db.dialect.quote("deleted_at"));
+    assert_eq!(db.text(&live).await.as_deref(), Some("2"));
+    // A flush with nothing written is fine.
+    store.flush().await.unwrap();
+    db.drop_tables().await;
+}
+
+#[tokio::test]
+async fn sqlite_writes_share_a_transaction_until_flush() {
+    batched("sqlite").await;
+}
+
+#[tokio::test]
+async fn postgres_writes_share_a_transaction_until_flush() {
+    batched(POSTGRES).await;
+}
+
+#[tokio::test]
+async fn mariadb_writes_share_a_transaction_until_flush() {
+    batched(MARIADB).await;
 }
