@@ -48,6 +48,23 @@ pub(crate) fn shielded<T>(what: &str, call: impl FnOnce() -> T) -> Result<T, For
         .map_err(|_| FormatError::new(format!("{what}: the calcard library panicked")))
 }
 
+/// Every entry calcard finds in `text` (lines it cannot read are skipped),
+/// read under [`shielded`]; the vCard and iCalendar readers both start here.
+pub(crate) fn read_entries(what: &str, text: &str) -> Result<Vec<calcard::Entry>, FormatError> {
+    shielded(what, || {
+        let mut parser = calcard::Parser::new(text);
+        let mut found = Vec::new();
+        loop {
+            match parser.entry() {
+                calcard::Entry::Eof => break,
+                calcard::Entry::InvalidLine(_) => continue,
+                other => found.push(other),
+            }
+        }
+        found
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

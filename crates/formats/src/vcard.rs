@@ -25,7 +25,7 @@
 //! own version.
 
 use crate::datetime::{self, VCARD};
-use crate::error::{shielded, FormatError};
+use crate::error::{read_entries, shielded, FormatError};
 use crate::patch::{self, Emit, PropertyEdit};
 use crate::shape;
 use crate::splice::{Scan, Splice};
@@ -34,7 +34,7 @@ use calcard::vcard::{
     VCard, VCardEntry, VCardParameter, VCardParameterName, VCardParameterValue, VCardProperty,
     VCardType, VCardValue, VCardValueType, VCardVersion,
 };
-use calcard::{Entry, Parser};
+use calcard::Entry;
 use std::collections::BTreeSet;
 use tandem_record::{FieldChange, Kind, Record, Value};
 
@@ -135,18 +135,7 @@ pub(crate) fn patch(original: &str, changes: &[FieldChange]) -> Result<String, F
 // ---------------------------------------------------------------- reading
 
 fn read_card(text: &str) -> Result<VCard, FormatError> {
-    let entries = shielded("parsing vCard", || {
-        let mut parser = Parser::new(text);
-        let mut found = Vec::new();
-        loop {
-            match parser.entry() {
-                Entry::Eof => break,
-                Entry::InvalidLine(_) => continue,
-                other => found.push(other),
-            }
-        }
-        found
-    })?;
+    let entries = read_entries("parsing vCard", text)?;
     let mut cards = Vec::new();
     for entry in entries {
         match entry {

@@ -21,6 +21,9 @@ pub mod dav;
 #[cfg(any(feature = "vdir", feature = "dav"))]
 mod native;
 
+#[cfg(any(feature = "vdir", feature = "csv"))]
+mod blocking;
+
 #[cfg(feature = "sql")]
 pub mod sql;
 

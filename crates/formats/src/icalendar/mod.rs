@@ -22,14 +22,14 @@
 mod fields;
 mod settle;
 
-use crate::error::{shielded, FormatError};
+use crate::error::{read_entries, shielded, FormatError};
 use crate::patch::{self, PropertyEdit};
 use crate::splice::{Scan, Splice};
 use calcard::icalendar::{
     ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarEntry, ICalendarParameterName,
     ICalendarProperty, ICalendarValue,
 };
-use calcard::{Entry, Parser};
+use calcard::Entry;
 use std::collections::BTreeSet;
 use tandem_record::{FieldChange, Kind, Record, Value};
 
@@ -128,18 +128,7 @@ pub(crate) fn patch(original: &str, changes: &[FieldChange]) -> Result<String, F
 // ---------------------------------------------------------------- reading
 
 fn read_calendar(text: &str) -> Result<ICalendar, FormatError> {
-    let entries = shielded("parsing iCalendar", || {
-        let mut parser = Parser::new(text);
-        let mut found = Vec::new();
-        loop {
-            match parser.entry() {
-                Entry::Eof => break,
-                Entry::InvalidLine(_) => continue,
-                other => found.push(other),
-            }
-        }
-        found
-    })?;
+    let entries = read_entries("parsing iCalendar", text)?;
     let mut calendars = Vec::new();
     for entry in entries {
         match entry {

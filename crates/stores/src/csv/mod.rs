@@ -150,10 +150,7 @@ impl CsvStore {
         &self,
         work: impl FnOnce(&Shared) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || work(&shared))
-            .await
-            .map_err(|err| Error::new(ErrorKind::Io, format!("a file task failed: {err}")))?
+        crate::blocking::on_blocking_thread(&self.shared, work).await
     }
 }
 
