@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks a two-way sync of a SQLite contacts table with a PostgreSQL one:
-# an initial sync of N rows into an empty table, then 1% of the rows changed
-# on each side and a second sync. The target: the incremental run costs at
-# most 5% of the initial one.
+# an initial sync of N rows into an empty table, a no-op sync right after it
+# (which must not read back the rows the initial one wrote), then 1% of the
+# rows changed on each side and a second sync, then a no-op. The target: the
+# incremental run costs at most 5% of the initial one.
 #
 #   bench/sql.sh [N]          (default 1000000)
 #
@@ -84,19 +85,24 @@ kind = "contact"
 direction = "both"
 TOML
 
+# Prints the wall seconds of one sync; its peak RSS (MB) goes to $label.rss.
 run() {
-    local label=$1 start end
-    start=$(date +%s.%N)
-    "$TANDEM_BIN" -c "$BENCH_DIR/tandem.toml" sync --force >"$BENCH_DIR/$label.log" 2>&1 || {
-        echo "sync failed ($label):"; tail -20 "$BENCH_DIR/$label.log"; exit 1; }
-    end=$(date +%s.%N)
-    echo "$end - $start" | bc
+    local label=$1
+    /usr/bin/time -f "%e %M" -o "$BENCH_DIR/$label.time" \
+        "$TANDEM_BIN" ${BENCH_VERBOSE:-} -c "$BENCH_DIR/tandem.toml" sync --force >"$BENCH_DIR/$label.log" 2>&1 || {
+        echo "sync failed ($label):" >&2; tail -20 "$BENCH_DIR/$label.log" >&2; exit 1; }
+    read -r secs kib <"$BENCH_DIR/$label.time"
+    echo $((kib / 1024)) >"$BENCH_DIR/$label.rss"
+    echo "$secs"
 }
 
 echo "==> initial sync ($N rows into an empty PostgreSQL table)"
 INITIAL=$(run initial)
 echo "    $INITIAL s"
 echo "    rows in PostgreSQL: $(psql "$PG_URL" -tAc "SELECT count(*) FROM $TABLE")"
+
+AFTER=$(run after-initial)
+echo "==> no-op sync right after it: $AFTER s"
 
 echo "==> changing $CHANGED rows on each side"
 python3 - "$BENCH_DIR/crm.db" "$N" "$CHANGED" <<'PY'
@@ -117,7 +123,8 @@ echo "    changed rows seen in PostgreSQL: $(psql "$PG_URL" -tAc "SELECT count(*
 echo "    changed rows seen in SQLite: $(python3 -c "import sqlite3;print(sqlite3.connect('$BENCH_DIR/crm.db').execute(\"SELECT count(*) FROM contacts WHERE owner LIKE 'pg-%'\").fetchone()[0])")"
 
 NOOP=$(run noop)
+rss() { cat "$BENCH_DIR/$1.rss"; }
 echo
-echo "| N | initial (s) | 1% + 1% changed (s) | incremental / initial | no-op (s) |"
-echo "| --- | --- | --- | --- | --- |"
-echo "| $N | $INITIAL | $INCREMENTAL | $(echo "scale=1; 100 * $INCREMENTAL / $INITIAL" | bc)% | $NOOP |"
+echo "| N | initial (s) | no-op after it (s) | 1% + 1% changed (s) | incremental / initial | no-op (s) | peak RSS initial / incremental / no-op (MB) |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
+echo "| $N | $INITIAL | $AFTER | $INCREMENTAL | $(echo "scale=1; 100 * $INCREMENTAL / $INITIAL" | bc)% | $NOOP | $(rss initial) / $(rss incremental) / $(rss noop) |"

@@ -17,8 +17,10 @@
 //! for planning again. Any other failure is reported with store, item and
 //! reason, and the rest of the chunk goes on.
 
+mod echo;
 mod undo;
 
+pub use echo::Echoes;
 pub use undo::{undo_run, UndoReport};
 
 use std::collections::HashMap;
@@ -302,7 +304,9 @@ fn seen_of(current: Option<&tandem_plan::Current>) -> Option<Seen> {
 /// `entries` and `plans` are parallel. `open_conflicts` maps the UIDs of this
 /// collection's open inbox entries to their ids, so an item that now syncs
 /// settles its conflict. What the writes mean for the state is added to
-/// `unsettled`, recorded by [`settle`] once the stores are flushed.
+/// `unsettled`, recorded by [`settle`] once the stores are flushed; where
+/// each write left its item is added to `echoes`.
+#[allow(clippy::too_many_arguments)]
 pub async fn apply_chunk(
     ctx: &Context<'_>,
     entries: &[Entry],
@@ -311,6 +315,7 @@ pub async fn apply_chunk(
     open_conflicts: &HashMap<String, i64>,
     state: &mut dyn StateStore,
     unsettled: &mut Unsettled,
+    echoes: &mut Echoes,
 ) -> Result<Report, StateError> {
     let mut report = Report::default();
 
@@ -352,6 +357,11 @@ pub async fn apply_chunk(
                     Write::Update { .. } => report.updated[s] += 1,
                     Write::Delete { .. } => report.deleted[s] += 1,
                 }
+                let deleted = match p.write {
+                    Write::Delete { id, .. } => Some(id.as_str()),
+                    _ => None,
+                };
+                echoes.record(side, deleted, result.as_ref());
                 batch.done.push((
                     *seq,
                     result.as_ref().map(|w| w.id.clone()),
@@ -484,6 +494,15 @@ impl Unsettled {
                 b.settled.extend(batch.settled);
             }
         }
+    }
+
+    /// Items whose outcome waits to be recorded (links, forgotten links,
+    /// conflicts), writes or not: a first sync that only links identical
+    /// items writes nothing, yet its links must not pile up in memory.
+    pub fn items(&self) -> usize {
+        self.batch
+            .as_ref()
+            .map_or(0, |b| b.links.len() + b.forget.len() + b.conflicts.len())
     }
 
     /// True when nothing waits to be recorded.

@@ -2,6 +2,7 @@
 //! (unknown keys are errors naming file and line) and resolved against the
 //! config file's folder. docs/config.md is the user's reference for it.
 
+use crate::window::{ExpandKeys, TimeWindow, WindowKeys};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -59,6 +60,12 @@ pub struct PairConfig {
     pub max_delete: MaxDelete,
     /// Field maps, filters and duplicate matching, compiled once.
     pub mapping: Arc<PairMapping>,
+    /// `window`: the spans around now that events and tasks must have an
+    /// occurrence in to take part (also part of `mapping`'s scope).
+    pub window: Option<TimeWindow>,
+    /// `expand`: the side whose recurring series are shown as their
+    /// occurrences inside this window (the pair flows one way from it).
+    pub expand: Option<(Side, TimeWindow)>,
     pub line: usize,
 }
 
@@ -103,6 +110,10 @@ struct RawPair {
     match_keys: Option<Vec<String>>,
     #[serde(default)]
     default_region: Option<String>,
+    #[serde(default)]
+    window: Option<WindowKeys>,
+    #[serde(default)]
+    expand: Option<ExpandKeys>,
 }
 
 /// One `[pairs.fields]` entry: an owner, or `{ owner, direction }`.
@@ -402,7 +413,28 @@ impl Config {
                 match_keys,
                 default_region: p.default_region.clone(),
             };
-            let mapping = PairMapping::compile(&spec).map_err(|e| at(e.to_string()))?;
+            let mut mapping = PairMapping::compile(&spec).map_err(|e| at(e.to_string()))?;
+            if (p.window.is_some() || p.expand.is_some()) && kind == Kind::Contact {
+                return Err(at(
+                    "`window` and `expand` apply to events and tasks, not contacts".into(),
+                ));
+            }
+            let window = p
+                .window
+                .as_ref()
+                .map(WindowKeys::read)
+                .transpose()
+                .map_err(at)?;
+            if let Some(window) = window {
+                mapping = mapping.with_scope(Arc::new(window));
+            }
+            let (expand, direction) = match &p.expand {
+                None => (None, direction),
+                Some(keys) => {
+                    let (side, window, from) = keys.read(direction).map_err(at)?;
+                    (Some((side, window)), Some(from))
+                }
+            };
             // Computed fields flow from their source only.
             for (field, source) in mapping.fields.one_way() {
                 let direction = match source {
@@ -423,9 +455,12 @@ impl Config {
                     create,
                     no_create,
                     field_directions,
+                    mirror: expand.is_some(),
                 },
                 max_delete,
                 mapping: Arc::new(mapping),
+                window,
+                expand,
                 line,
             });
         }

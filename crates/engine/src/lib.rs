@@ -21,9 +21,11 @@
 //! ```
 
 pub mod config;
+mod expand;
 mod mapped;
 mod stores;
 mod sync;
+pub mod window;
 
 pub use config::{Config, ConfigError, PairConfig};
 pub use sync::{run_pair, Options, PairError, PairOutcome, CHUNK};
@@ -125,9 +127,18 @@ impl Engine {
                 })
             })
         };
+        // A side whose series the pair expands shows their occurrences.
+        let shown = |side: Side, store: Box<dyn Store>| -> Box<dyn Store> {
+            match pair.expand {
+                Some((expanded, window)) if expanded == side => {
+                    Box::new(expand::Expanded::new(store, pair.kind, window))
+                }
+                _ => store,
+            }
+        };
         Ok(OpenPair {
-            a: open(&pair.a)?,
-            b: open(&pair.b)?,
+            a: shown(Side::A, open(&pair.a)?),
+            b: shown(Side::B, open(&pair.b)?),
         })
     }
 

@@ -3,25 +3,33 @@
 //! → commit state per chunk.
 //!
 //! Cost follows changes: an item whose version did not move on either side
-//! is never fetched, so a no-op run is two listings plus hash lookups.
-//! Memory is bounded by the chunk size, except for items new on both sides
-//! at once, where the smaller side's new items are held to pair them by UID.
+//! is never fetched, so a no-op run is two listings plus hash lookups; when
+//! both sides have a change feed, only the links the changes touch are
+//! loaded. The feed token saved at the end moves past the run's own writes
+//! when nothing else changed meanwhile, so they are not read back next run.
+//! Memory is bounded by the chunk size: of the smaller side's new items only
+//! UID, id and version are held to pair them by UID, and each is read again
+//! when its twin turns up (a match ladder, which compares whole records,
+//! holds the unpaired ones).
 
 use crate::config::PairConfig;
 use std::collections::{HashMap, HashSet};
-use tandem_apply::{apply_chunk, settle, Context, Failure, Fetched, Report, Sides, Unsettled};
+use tandem_apply::{
+    apply_chunk, settle, Context, Echoes, Failure, Fetched, Report, Sides, Unsettled,
+};
 use tandem_plan::{
     check_brakes, decide, Brake, ConflictRule, Current, Entry, Operation, Policy, SideCounts,
 };
 use tandem_record::Side;
 use tandem_state::{Link, StateError, StateStore};
-use tandem_store::{ErrorKind, Item, ROOT};
+use tandem_store::{Changes, ErrorKind, Item, ROOT};
 
 /// Items planned and applied together; bounds memory and the size of
 /// state transactions.
 pub const CHUNK: usize = 1000;
 
-/// Writes made before the stores are flushed and the state records them.
+/// Writes (or items linked without a write) made before the stores are
+/// flushed and the state records them.
 pub const SETTLE_EVERY: u64 = 10_000;
 
 /// How a pair is run.
@@ -70,12 +78,18 @@ pub enum PairError {
 /// One collection's listings joined with its links.
 struct Scan {
     collection: String,
+    /// The links of the collection; with change feeds on both sides, only
+    /// those whose items changed.
     links: Vec<Link>,
-    /// Change-feed tokens to save once the collection synced cleanly.
+    /// Change-feed tokens (as the stores gave them) to save once the
+    /// collection synced cleanly.
     tokens: [Option<String>; 2],
     /// True when both listings hold every item (no saved feed token was
     /// used), so an unlinked UID absent from them is on neither side.
     complete: bool,
+    /// Per side: items linked at the last sync, and items there now
+    /// (counted over every link, also when only some were loaded).
+    counts: [SideCounts; 2],
     /// Where each link's items stand now, parallel to `links`.
     presence: Vec<[Presence; 2]>,
     listed: [Listing; 2],
@@ -169,8 +183,8 @@ pub async fn run_pair(
         for side in Side::BOTH {
             let other = side.other();
             let c = &mut counts[ix(side)];
-            c.linked += s.links.iter().filter(|l| linked(l, side).is_some()).count() as u64;
-            c.listed += s.listed[ix(side)].len() as u64;
+            c.linked += s.counts[ix(side)].linked;
+            c.listed += s.counts[ix(side)].listed;
             if pair.policy.direction.writes(side) {
                 // A delete happens on `side` when the other side lost the item
                 // and this side's copy did not move.
@@ -198,6 +212,7 @@ pub async fn run_pair(
     let total: u64 = scans.iter().map(work_estimate).sum();
     let mut done = 0u64;
     for s in scans {
+        let mut echoes = Echoes::default();
         let report = sync_collection(
             pair,
             sides,
@@ -208,6 +223,7 @@ pub async fn run_pair(
             &mut outcome,
             &mut done,
             total,
+            &mut echoes,
         )
         .await?;
         let failures_before = outcome.report.failures.len();
@@ -240,6 +256,7 @@ pub async fn run_pair(
                 &mut outcome,
                 &mut done,
                 total,
+                &mut echoes,
             )
             .await?;
             replan = report.replan.iter().cloned().collect();
@@ -255,12 +272,16 @@ pub async fn run_pair(
         // otherwise the next run lists in full and retries what failed.
         if !opts.dry_run && opts.only.is_none() {
             for side in Side::BOTH {
-                let token = if clean {
-                    s.tokens[ix(side)].as_deref()
-                } else {
-                    None
+                let token = match (&s.tokens[ix(side)], clean) {
+                    (Some(token), true) => {
+                        let store = sides.store(side);
+                        let token =
+                            past_own_writes(store, side, &s.collection, token, &echoes).await;
+                        Some(format!("{config} {token}"))
+                    }
+                    _ => None,
                 };
-                state.set_token(&pair.name, side, &s.collection, token)?;
+                state.set_token(&pair.name, side, &s.collection, token.as_deref())?;
             }
         }
         for uid in replan {
@@ -285,6 +306,11 @@ fn work_estimate(s: &Scan) -> u64 {
 }
 
 /// Lists one collection on both sides and joins the listings with its links.
+///
+/// When both sides answer from a change feed since a saved token, only the
+/// links whose items changed are loaded — unless new items turned up: a new
+/// item may carry the UID of any link (a rename, or a duplicate), so then
+/// every link is loaded.
 async fn scan(
     pair: &str,
     collection: &str,
@@ -292,7 +318,6 @@ async fn scan(
     state: &mut dyn StateStore,
     feed: Option<&str>,
 ) -> Result<Scan, PairError> {
-    let links = state.links(pair, collection)?;
     let mut saved: [Option<String>; 2] = [None, None];
     if let Some(config) = feed {
         for side in Side::BOTH {
@@ -301,42 +326,126 @@ async fn scan(
                 .and_then(|t| t.strip_prefix(&format!("{config} ")).map(str::to_string));
         }
     }
-    // Both sides are listed at once (their stores work on blocking threads
+    // Both sides are read at once (their stores work on blocking threads
     // or over the network).
-    let [saved_a, saved_b] = saved.clone();
-    let (list_a, list_b) = tokio::join!(
-        list_side(
-            sides.a,
-            collection,
-            feed.is_some(),
-            saved_a,
-            &links,
-            Side::A
-        ),
-        list_side(
-            sides.b,
-            collection,
-            feed.is_some(),
-            saved_b,
-            &links,
-            Side::B
-        )
+    let [saved_a, saved_b] = saved;
+    let (read_a, read_b) = tokio::join!(
+        read_side(sides.a, collection, feed.is_some(), saved_a),
+        read_side(sides.b, collection, feed.is_some(), saved_b)
     );
-    let mut listed: [Listing; 2] = [Listing::default(), Listing::default()];
-    let mut tokens: [Option<String>; 2] = [None, None];
-    let mut missing = [false; 2];
-    for (side, result) in [(Side::A, list_a), (Side::B, list_b)] {
+    let mut readings: [Reading; 2] = [Reading::Missing, Reading::Missing];
+    for (side, result) in [(Side::A, read_a), (Side::B, read_b)] {
         match result {
-            Ok((map, token)) => {
-                listed[ix(side)] = map;
-                tokens[ix(side)] = token.zip(feed).map(|(t, config)| format!("{config} {t}"));
-            }
-            Err(e) if e.kind == ErrorKind::NotFound => missing[ix(side)] = true,
+            Ok(reading) => readings[ix(side)] = reading,
+            Err(e) if e.kind == ErrorKind::NotFound => {}
             Err(error) => {
                 return Err(PairError::Store {
                     store: sides.name(side).to_string(),
                     error,
                 })
+            }
+        }
+    }
+    if let [Reading::Since(a), Reading::Since(b)] = &readings {
+        let touched = state.links_touching(pair, collection, [&changed_ids(a), &changed_ids(b)])?;
+        let mut s = join(collection, touched, &readings);
+        if s.new.iter().all(Vec::is_empty) {
+            // Every other link's items are where the link saw them.
+            let totals = state.link_counts(pair, collection)?;
+            for side in Side::BOTH {
+                let loaded = s.counts[ix(side)];
+                s.counts[ix(side)] = SideCounts {
+                    linked: totals[ix(side)],
+                    listed: totals[ix(side)].saturating_sub(loaded.linked) + loaded.listed,
+                    deletes: 0,
+                };
+            }
+            return Ok(s);
+        }
+    }
+    let links = state.links(pair, collection)?;
+    Ok(join(collection, links, &readings))
+}
+
+/// One side's items as read: in full, or as a change feed's answer.
+enum Reading {
+    /// The collection is not there.
+    Missing,
+    /// Every item, with no feed token.
+    All(Vec<tandem_store::Listed>),
+    /// Every item from the change feed (no token was saved), with the
+    /// token for next time.
+    Feed(Changes),
+    /// What changed since the saved token.
+    Since(Changes),
+}
+
+fn changed_ids(changes: &Changes) -> Vec<String> {
+    changes
+        .changed
+        .iter()
+        .map(|l| l.id.clone())
+        .chain(changes.deleted.iter().cloned())
+        .collect()
+}
+
+/// Reads one side: from its change feed when it has one (since the saved
+/// token, if any), else a full listing.
+async fn read_side(
+    store: &dyn tandem_store::Store,
+    collection: &str,
+    use_feed: bool,
+    token: Option<String>,
+) -> Result<Reading, tandem_store::Error> {
+    if use_feed {
+        match store.changes_since(collection, token.as_deref()).await {
+            Ok(changes) if token.is_some() => return Ok(Reading::Since(changes)),
+            Ok(changes) => return Ok(Reading::Feed(changes)),
+            Err(e) if e.kind == ErrorKind::NotFound => return Err(e),
+            // No feed, an expired token, or a feed that failed: list instead.
+            Err(e) => tracing::debug!(collection, "change feed not used: {e}"),
+        }
+    }
+    Ok(Reading::All(store.list(collection).await?))
+}
+
+/// Joins both sides' readings with `links`: each side's listing (a feed's
+/// changes patched onto the links' versions), where each link's items
+/// stand, and the ids no link claims.
+fn join(collection: &str, links: Vec<Link>, readings: &[Reading; 2]) -> Scan {
+    let mut listed: [Listing; 2] = [Listing::default(), Listing::default()];
+    let mut tokens: [Option<String>; 2] = [None, None];
+    for side in Side::BOTH {
+        let map = &mut listed[ix(side)];
+        match &readings[ix(side)] {
+            Reading::Missing => {}
+            Reading::All(items) => {
+                map.reserve(items.len());
+                map.extend(
+                    items
+                        .iter()
+                        .map(|l| (l.id.clone(), version_key(&l.version))),
+                );
+            }
+            Reading::Feed(changes) | Reading::Since(changes) => {
+                if matches!(readings[ix(side)], Reading::Since(_)) {
+                    map.extend(
+                        links
+                            .iter()
+                            .filter_map(|l| linked(l, side))
+                            .map(|seen| (seen.id.clone(), version_key(&seen.version))),
+                    );
+                    for id in &changes.deleted {
+                        map.remove(id);
+                    }
+                }
+                map.extend(
+                    changes
+                        .changed
+                        .iter()
+                        .map(|l| (l.id.clone(), version_key(&l.version))),
+                );
+                tokens[ix(side)] = Some(changes.token.clone());
             }
         }
     }
@@ -362,6 +471,7 @@ async fn scan(
         }
     }
     let mut new: [Vec<String>; 2] = [Vec::new(), Vec::new()];
+    let mut counts = [SideCounts::default(); 2];
     for side in Side::BOTH {
         let claimed: HashSet<&str, foldhash::fast::RandomState> = links
             .iter()
@@ -373,62 +483,55 @@ async fn scan(
             .cloned()
             .collect();
         new[ix(side)].sort_unstable();
+        counts[ix(side)] = SideCounts {
+            linked: claimed.len() as u64,
+            listed: listed[ix(side)].len() as u64,
+            deletes: 0,
+        };
     }
-    Ok(Scan {
+    Scan {
         collection: collection.to_string(),
         links,
-        complete: saved.iter().all(Option::is_none),
+        complete: !readings.iter().any(|r| matches!(r, Reading::Since(_))),
         tokens,
+        counts,
         presence,
+        missing: readings.each_ref().map(|r| matches!(r, Reading::Missing)),
         listed,
         new,
-        missing,
-    })
+    }
 }
 
-/// One side's listing: from its change feed when it has one and a token
-/// was saved (the links' versions, patched with what changed since), else a
-/// full listing. Returns the feed's new token, if any.
-async fn list_side(
+/// The feed token to save for `side` after a clean run: past the run's own
+/// writes when the feed, read again from the token the scan saw, shows
+/// nothing but them; else that token, so whatever else changed meanwhile
+/// is read next run.
+async fn past_own_writes(
     store: &dyn tandem_store::Store,
-    collection: &str,
-    use_feed: bool,
-    token: Option<String>,
-    links: &[Link],
     side: Side,
-) -> Result<(Listing, Option<String>), tandem_store::Error> {
-    if use_feed {
-        match store.changes_since(collection, token.as_deref()).await {
-            Ok(changes) => {
-                let mut map = Listing::default();
-                if token.is_some() {
-                    map.extend(
-                        links
-                            .iter()
-                            .filter_map(|l| linked(l, side))
-                            .map(|seen| (seen.id.clone(), version_key(&seen.version))),
-                    );
-                    for id in &changes.deleted {
-                        map.remove(id);
-                    }
-                }
-                map.extend(
-                    changes
-                        .changed
-                        .into_iter()
-                        .map(|l| (l.id, version_key(&l.version))),
-                );
-                return Ok((map, Some(changes.token)));
-            }
-            Err(e) if e.kind == ErrorKind::NotFound => return Err(e),
-            // No feed, an expired token, or a feed that failed: list instead.
-            Err(e) => tracing::debug!(collection, "change feed not used: {e}"),
+    collection: &str,
+    token: &str,
+    echoes: &Echoes,
+) -> String {
+    if !echoes.wrote(side) {
+        return token.to_string();
+    }
+    match store.changes_since(collection, Some(token)).await {
+        Ok(changes) if echoes.only_ours(side, &changes) => changes.token,
+        Ok(changes) => {
+            tracing::debug!(
+                collection,
+                changed = changes.changed.len(),
+                deleted = changes.deleted.len(),
+                "changed by others during the run; the feed is read from before our writes next run"
+            );
+            token.to_string()
+        }
+        Err(e) => {
+            tracing::debug!(collection, "change feed not read after the run: {e}");
+            token.to_string()
         }
     }
-    let items = store.list(collection).await?;
-    let mut map = Listing::with_capacity_and_hasher(items.len(), Default::default());
-    map.extend(items.into_iter().map(|l| (l.id, version_key(&l.version))));
-    Ok((map, None))
 }
 
 /// What one pass over a collection carries from chunk to chunk.
@@ -441,6 +544,17 @@ struct Pass<'p, 'o> {
     report: Report,
     /// Writes made, not yet recorded in the state.
     unsettled: Unsettled,
+    /// Where every write of the run left its item.
+    echoes: &'p mut Echoes,
+}
+
+/// A new item read once and let go: enough to read it again when its twin
+/// turns up.
+#[derive(Debug, Clone)]
+struct Held {
+    id: String,
+    /// The version it was read at (as [`version_key`]).
+    version: u64,
 }
 
 /// Something to decide about: a link and/or items new on either side.
@@ -463,6 +577,7 @@ async fn sync_collection(
     outcome: &mut PairOutcome,
     done: &mut u64,
     total: u64,
+    echoes: &mut Echoes,
 ) -> Result<Report, PairError> {
     let mut pass = Pass {
         pair,
@@ -472,6 +587,7 @@ async fn sync_collection(
         scan: s,
         report: Report::default(),
         unsettled: Unsettled::default(),
+        echoes,
     };
     let collection = s.collection.as_str();
 
@@ -510,15 +626,16 @@ async fn sync_collection(
     let mut consumed: HashSet<String> = HashSet::new();
     let wanted = |uid: &str| opts.only.as_ref().is_none_or(|o| o.contains(uid));
 
-    // New items: the side with fewer new items is read first and held, so
-    // items new on both sides pair up by UID.
+    // New items: the side with fewer new items is read first, and of each
+    // only UID, id and version are kept; an item is read again when an
+    // item of the other side with its UID turns up, so the two pair up.
     let small = if s.new[0].len() <= s.new[1].len() {
         Side::A
     } else {
         Side::B
     };
     let large = small.other();
-    let mut held: HashMap<String, Item> = HashMap::new();
+    let mut held: HashMap<String, Held> = HashMap::new();
     // Mapping: items outside a side's filter are left out (their UIDs
     // kept); with a match ladder, new items no UID pairs wait for it.
     let mut filtered: [HashSet<String>; 2] = [HashSet::new(), HashSet::new()];
@@ -546,7 +663,19 @@ async fn sync_collection(
                 collection,
                 &mut pass.report,
             ) {
-                held.insert(item.record.uid.clone(), item);
+                let Item {
+                    id,
+                    version,
+                    record,
+                    ..
+                } = item;
+                held.insert(
+                    record.uid,
+                    Held {
+                        id,
+                        version: version_key(&version),
+                    },
+                );
             }
         }
     }
@@ -562,22 +691,35 @@ async fn sync_collection(
             &mut pass.report,
             &mut filtered[ix(large)],
         );
+        let items: Vec<Item> = items
+            .into_iter()
+            .filter_map(|item| {
+                claim(
+                    item,
+                    large,
+                    &links_by_uid,
+                    s,
+                    &mut claimed_uids,
+                    sides,
+                    collection,
+                    &mut pass.report,
+                )
+            })
+            .collect();
+        let twins: Vec<(String, Held)> = items
+            .iter()
+            .filter_map(|item| held.remove_entry(&item.record.uid))
+            .collect();
+        let mut twins = refetch(&mut pass, small, twins).await?;
         for item in items {
-            let Some(item) = claim(
-                item,
-                large,
-                &links_by_uid,
-                s,
-                &mut claimed_uids,
-                sides,
-                collection,
-                &mut pass.report,
-            ) else {
-                continue;
-            };
             let uid = item.record.uid.clone();
             let mut new = [None, None];
-            new[ix(small)] = held.remove(&uid);
+            match twins.remove(&uid) {
+                Some(Some(twin)) => new[ix(small)] = Some(twin),
+                // Its twin changed since it was read: both wait.
+                Some(None) => continue,
+                None => {}
+            }
             let link = links_by_uid.get(uid.as_str()).map(|l| (*l).clone());
             if new[ix(small)].is_none() && link.is_none() {
                 if filtered[ix(small)].contains(&uid) {
@@ -608,17 +750,27 @@ async fn sync_collection(
             p(*done, total);
         }
     }
-    let mut rest: Vec<Item> = held
-        .into_values()
-        .filter(|item| !filtered[ix(large)].contains(&item.record.uid))
+    let mut rest: Vec<(String, Held)> = held
+        .into_iter()
+        .filter(|(uid, _)| !filtered[ix(large)].contains(uid))
         .collect();
-    rest.sort_by(|x, y| x.record.uid.cmp(&y.record.uid));
+    rest.sort_by(|x, y| x.0.cmp(&y.0));
     let mut work = Vec::new();
     if laddering {
-        let (linked_rest, unpaired_small): (Vec<Item>, Vec<Item>) = rest
+        let (linked_rest, unpaired_rest): (Vec<_>, Vec<_>) = rest
             .into_iter()
-            .partition(|item| links_by_uid.contains_key(item.record.uid.as_str()));
+            .partition(|(uid, _)| links_by_uid.contains_key(uid.as_str()));
         rest = linked_rest;
+        // The ladder compares whole records, so these are held together.
+        let mut unpaired_small = Vec::with_capacity(unpaired_rest.len());
+        for chunk in unpaired_rest.chunks(CHUNK) {
+            let mut got = refetch(&mut pass, small, chunk.to_vec()).await?;
+            unpaired_small.extend(
+                chunk
+                    .iter()
+                    .filter_map(|(uid, _)| got.remove(uid).flatten()),
+            );
+        }
         let mut unpaired = [Vec::new(), Vec::new()];
         unpaired[ix(small)] = unpaired_small;
         unpaired[ix(large)] = std::mem::take(&mut unpaired_large);
@@ -650,25 +802,30 @@ async fn sync_collection(
             }
         }
     }
-    for item in rest {
-        let uid = item.record.uid.clone();
-        let link = links_by_uid.get(uid.as_str()).map(|l| (*l).clone());
-        if link.is_some() {
-            consumed.insert(uid.clone());
-        }
-        let mut new = [None, None];
-        new[ix(small)] = Some(item);
-        if wanted(&uid) {
-            work.push(Work {
-                presence: presence(&uid),
-                uid,
-                link,
-                new,
-            });
-        }
-        if work.len() >= CHUNK {
-            *done += work.len() as u64;
-            process(&mut pass, state, outcome, std::mem::take(&mut work)).await?;
+    for chunk in rest.chunks(CHUNK) {
+        let mut got = refetch(&mut pass, small, chunk.to_vec()).await?;
+        for (uid, _) in chunk {
+            let Some(Some(item)) = got.remove(uid) else {
+                continue;
+            };
+            let link = links_by_uid.get(uid.as_str()).map(|l| (*l).clone());
+            if link.is_some() {
+                consumed.insert(uid.clone());
+            }
+            let mut new = [None, None];
+            new[ix(small)] = Some(item);
+            if wanted(uid) {
+                work.push(Work {
+                    presence: presence(uid),
+                    uid: uid.clone(),
+                    link,
+                    new,
+                });
+            }
+            if work.len() >= CHUNK {
+                *done += work.len() as u64;
+                process(&mut pass, state, outcome, std::mem::take(&mut work)).await?;
+            }
         }
     }
     *done += work.len() as u64;
@@ -736,6 +893,39 @@ async fn sync_collection(
         p(*done, total);
     }
     Ok(pass.report)
+}
+
+/// Reads held items again, by UID: `Some(item)`, or `None` for an item
+/// that changed since it was first read (handed back to be planned again)
+/// or can no longer be read (reported).
+async fn refetch(
+    pass: &mut Pass<'_, '_>,
+    side: Side,
+    held: Vec<(String, Held)>,
+) -> Result<HashMap<String, Option<Item>>, PairError> {
+    let (pair, sides, s) = (pass.pair, pass.sides, pass.scan);
+    let collection = s.collection.as_str();
+    let ids: Vec<String> = held.iter().map(|(_, h)| h.id.clone()).collect();
+    let reported = pass.report.failures.len();
+    let items = fetch(sides, side, collection, &ids, pair, &mut pass.report).await?;
+    let unreadable: HashSet<&str> = pass.report.failures[reported..]
+        .iter()
+        .map(|f| f.item.as_str())
+        .collect();
+    let mut by_id: HashMap<String, Item> = items.into_iter().map(|i| (i.id.clone(), i)).collect();
+    let mut found = HashMap::with_capacity(held.len());
+    let mut moved = Vec::new();
+    for (uid, h) in held {
+        let item = by_id
+            .remove(&h.id)
+            .filter(|item| item.record.uid == uid && version_key(&item.version) == h.version);
+        if item.is_none() && !unreadable.contains(h.id.as_str()) {
+            moved.push(uid.clone());
+        }
+        found.insert(uid, item);
+    }
+    pass.report.replan.extend(moved);
+    Ok(found)
 }
 
 /// Fetches listed items; unreadable ones are reported and left out, and
@@ -1011,10 +1201,19 @@ async fn process(
         collection,
         sides,
     };
-    let chunk_report =
-        apply_chunk(&ctx, &entries, &plans, &fetched, &open, state, unsettled).await?;
+    let chunk_report = apply_chunk(
+        &ctx,
+        &entries,
+        &plans,
+        &fetched,
+        &open,
+        state,
+        unsettled,
+        &mut *pass.echoes,
+    )
+    .await?;
     report.add(chunk_report);
-    if unsettled.writes >= SETTLE_EVERY {
+    if unsettled.writes >= SETTLE_EVERY || unsettled.items() as u64 >= SETTLE_EVERY {
         report
             .failures
             .extend(settle(&ctx, unsettled, state).await?);

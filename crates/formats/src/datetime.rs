@@ -269,18 +269,25 @@ pub(crate) fn date_part(value: &Value) -> Option<&str> {
     }
 }
 
-fn parse_date(text: &str) -> Option<NaiveDate> {
+pub(crate) fn parse_date(text: &str) -> Option<NaiveDate> {
     if text.len() != 10 || !text.is_ascii() {
         return None;
     }
     NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
 }
 
-fn parse_local(text: &str) -> Option<NaiveDateTime> {
+pub(crate) fn parse_local(text: &str) -> Option<NaiveDateTime> {
     if text.len() != 19 || !text.is_ascii() {
         return None;
     }
     NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S").ok()
+}
+
+/// A `+HH:MM`-style zone as seconds east of UTC.
+pub(crate) fn parse_offset_seconds(zone: &str) -> Option<i32> {
+    let (minus, h, m) = parse_offset(zone)?;
+    let seconds = (i32::from(h) * 60 + i32::from(m)) * 60;
+    Some(if minus { -seconds } else { seconds })
 }
 
 /// `+HH:MM` / `-HH:MM` (also `+HHMM`, `+HH`).

@@ -25,7 +25,8 @@
 //! assert_eq!(parse(Format::VCard, &patched).unwrap(), expected);
 //! ```
 //!
-//! Module map: `vcard` and `icalendar` (the field mappings), `row` (table
+//! Module map: `vcard` and `icalendar` (the field mappings), `recurrence`
+//! (the occurrences of a series in a time window), `row` (table
 //! cells for the SQL and CSV stores), `datetime`
 //! (dates and zones), `shape` (value checks), `patch` (planning and checking
 //! a patch), `splice` (byte-preserving text edits), `error` (the error type).
@@ -34,6 +35,7 @@ mod datetime;
 mod error;
 mod icalendar;
 mod patch;
+pub mod recurrence;
 pub mod row;
 mod shape;
 mod splice;
@@ -111,6 +113,13 @@ pub fn parse(format: Format, text: &str) -> Result<Record, FormatError> {
         Format::VCard => vcard::parse(text),
         Format::ICalendar => icalendar::parse(text),
     }
+}
+
+/// Splits a whole iCalendar file (an export holding many series) into one
+/// item per series — the components sharing a UID plus the VTIMEZONEs they
+/// use — each ready for [`parse`].
+pub fn split_calendar(text: &str) -> Result<Vec<String>, FormatError> {
+    icalendar::split(text)
 }
 
 /// Writes a brand-new native item for a record (used when creating on a store

@@ -8,7 +8,8 @@
 //! reports with table, row and column while the other rows go on.
 //!
 //! The field's name decides the shape of its value: `emails` and `phones`
-//! are lists of `{value, type}` maps, `categories` and `urls` lists of text,
+//! are lists of `{value, type}` maps, `categories`, `urls` and `related_to`
+//! lists of text,
 //! `start`/`end`/`due`/`completed` date-times, `birthday` a date,
 //! `priority`/`percent_complete` integers, `all_day` a boolean, `addresses`,
 //! `attendees` and `overrides` nested maps (JSON only); any other field
@@ -102,7 +103,7 @@ pub enum CellError {
 pub enum Shape {
     /// A list of `{value, type}` maps (`emails`, `phones`).
     TypedList,
-    /// A list of text (`categories`, `urls`).
+    /// A list of text (`categories`, `urls`, `related_to`).
     List,
     /// Maps or lists of maps, JSON only (`addresses`, `attendees`, `overrides`).
     Nested,
@@ -118,7 +119,7 @@ pub enum Shape {
 pub fn shape(field: &str) -> Shape {
     match field {
         "emails" | "phones" => Shape::TypedList,
-        "categories" | "urls" => Shape::List,
+        "categories" | "urls" | "related_to" => Shape::List,
         "addresses" | "attendees" | "overrides" => Shape::Nested,
         "start" | "end" | "due" | "completed" => Shape::DateTime,
         "birthday" => Shape::Date,
@@ -439,6 +440,14 @@ fn from_json(shape: Shape, json: &Json, text: &str) -> Result<Value, CellError> 
             Value::List(vec![Value::map([("value", Value::text(s.clone()))])])
         }
         (Shape::List, Json::String(s)) => Value::List(vec![Value::text(s.clone())]),
+        // A lone number or boolean where a list belongs is a one-element
+        // list too, spelled as the cell has it (the cell is that scalar).
+        (Shape::TypedList, Json::Number(_) | Json::Bool(_)) => {
+            Value::List(vec![Value::map([("value", Value::text(text.trim()))])])
+        }
+        (Shape::List, Json::Number(_) | Json::Bool(_)) => {
+            Value::List(vec![Value::text(text.trim())])
+        }
         (Shape::DateTime, Json::String(s)) => read_date_time(s, false)?,
         (Shape::Date, Json::String(s)) => read_date(s)?,
         (Shape::Integer, Json::Number(n)) => {

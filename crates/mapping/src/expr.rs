@@ -29,6 +29,7 @@ const LIST_FIELDS: &[&str] = &[
     "categories",
     "attendees",
     "overrides",
+    "related_to",
 ];
 
 /// An expression that cannot be used.

@@ -45,7 +45,20 @@ pub enum FieldMapError {
     },
     #[error("map.{field}: the field is mapped twice on side {side}")]
     Twice { field: String, side: Side },
+    /// `only_fields` names one half of a recurring series but not the other.
+    #[error("only_fields names `{named}` but not `{missing}`: a recurring series travels whole")]
+    SplitSeries {
+        named: &'static str,
+        missing: &'static str,
+    },
 }
+
+/// Fields that make up a recurring series beyond the master's own: the
+/// rule and the overrides of single occurrences. They travel together, so
+/// an override is never carried without the series it belongs to (nor a
+/// series without its overrides, which would bring back occurrences moved
+/// or cancelled on the other side).
+pub const SERIES_FIELDS: [&str; 2] = ["recurrence", "overrides"];
 
 /// A computed or constant field.
 #[derive(Debug, Clone)]
@@ -96,6 +109,18 @@ impl FieldMap {
         entries: &[MapEntry],
         only: Option<&[String]>,
     ) -> Result<FieldMap, FieldMapError> {
+        if let Some(only) = only {
+            let named = |f: &str| only.iter().any(|o| o == f);
+            let [rule, overrides] = SERIES_FIELDS;
+            for (named_one, missing) in [(rule, overrides), (overrides, rule)] {
+                if named(named_one) && !named(missing) {
+                    return Err(FieldMapError::SplitSeries {
+                        named: named_one,
+                        missing,
+                    });
+                }
+            }
+        }
         let mut map = FieldMap {
             only: only.map(|o| o.iter().cloned().collect()),
             ..FieldMap::default()

@@ -28,7 +28,7 @@ mod merge;
 mod policy;
 
 pub use brake::{check_brakes, Brake, MaxDelete, SideCounts};
-pub use merge::{merge_fields, FieldMerge};
+pub use merge::{merge_fields, FieldMerge, KEYED_LISTS, RULE, SERIES};
 pub use policy::{ConflictRule, Direction, Policy};
 
 use serde::Serialize;
@@ -311,8 +311,12 @@ pub fn decide(entry: &Entry, policy: &Policy) -> ItemPlan {
         (Some(base), Seen::Same(other), Seen::Absent) => {
             deleted_on(uid, Side::B, base, other, policy)
         }
-        (Some(_), Seen::Absent, Seen::Changed(_, r)) => edit_beats_delete(uid, Side::B, r, policy),
-        (Some(_), Seen::Changed(_, r), Seen::Absent) => edit_beats_delete(uid, Side::A, r, policy),
+        (Some(_), Seen::Absent, Seen::Changed(c, r)) => {
+            edit_beats_delete(uid, Side::B, c, r, policy)
+        }
+        (Some(_), Seen::Changed(c, r), Seen::Absent) => {
+            edit_beats_delete(uid, Side::A, c, r, policy)
+        }
     }
 }
 
@@ -380,6 +384,7 @@ fn one_side_changed(
 fn deleted_on(uid: &str, gone: Side, base: &Record, other: &Current, policy: &Policy) -> ItemPlan {
     let keeper = gone.other();
     if policy.direction.source() == Some(gone)
+        && !policy.mirror
         && other.record.as_ref().is_some_and(|r| !r.same_content(base))
     {
         // The one-way target holds edits of its own, seen at an earlier
@@ -416,9 +421,25 @@ fn deleted_on(uid: &str, gone: Side, base: &Record, other: &Current, policy: &Po
     }
 }
 
-/// Deleted on one side, edited on the other: the edit wins.
-fn edit_beats_delete(uid: &str, edited: Side, record: &Record, policy: &Policy) -> ItemPlan {
+/// Deleted on one side, edited on the other: the edit wins (unless the
+/// edited side mirrors the deleting source).
+fn edit_beats_delete(
+    uid: &str,
+    edited: Side,
+    current: &Current,
+    record: &Record,
+    policy: &Policy,
+) -> ItemPlan {
     let gone = edited.other();
+    if policy.mirror && policy.direction.source() == Some(gone) {
+        let mut plan = ItemPlan::new(uid, "deleted on the source: mirrored", Outcome::Forget);
+        plan.writes.push(Write::Delete {
+            side: edited,
+            id: current.id.clone(),
+            version: current.version.clone(),
+        });
+        return plan;
+    }
     if policy.direction.writes(gone) {
         let record = policy.scoped(record, gone);
         let mut plan = ItemPlan::new(

@@ -64,6 +64,12 @@ pub struct Policy {
     /// its target, its source's value always wins, and the base keeps the
     /// source's value, so a target-only edit stays without flowing back.
     pub field_directions: BTreeMap<String, Direction>,
+    /// The one-way target is a view of the source (a table of a calendar's
+    /// expanded occurrences): a record gone from the source is deleted on
+    /// the target even when the target's copy differs from the base. Such a
+    /// target holds only some of the source's fields, so it always differs,
+    /// and an edit there must not keep a cancelled occurrence alive.
+    pub mirror: bool,
 }
 
 impl Policy {

@@ -137,6 +137,42 @@ fn linked_item_table() {
     }
 }
 
+/// A mirroring target (expanded occurrences in a table) follows a delete
+/// on the source even when its copy differs from the base.
+#[test]
+fn mirror_target_follows_source_deletes() {
+    let one_way = Policy {
+        direction: Direction::AToB,
+        ..Policy::default()
+    };
+    let mirror = Policy {
+        mirror: true,
+        ..one_way.clone()
+    };
+    // The target's copy holds fewer fields than the base, version unmoved.
+    let partial = Record::new(Kind::Contact, "u").with("given_name", Value::text("Ada"));
+    for (b, moved) in [
+        (Current::unmoved("b.vcf", "v1", partial.clone()), false),
+        (Current::moved("b.vcf", "v2", partial.clone()), true),
+    ] {
+        let entry = Entry {
+            uid: "u".into(),
+            base: Some(base()),
+            a: None,
+            b: Some(b),
+        };
+        let kept = decide(&entry, &one_way);
+        assert!(kept.writes.is_empty(), "moved={moved}: {kept:?}");
+        assert_eq!(kept.outcome, Outcome::Forget);
+        let mirrored = decide(&entry, &mirror);
+        assert_eq!(
+            summarise(&mirrored),
+            (vec![W::Delete(Side::B)], O::Forget),
+            "moved={moved}"
+        );
+    }
+}
+
 #[test]
 fn unlinked_item_table() {
     use Side::{A, B};
@@ -578,4 +614,470 @@ fn per_field_direction_table() {
     }
     assert_eq!(policy.field_source("org"), Some(Side::A));
     assert!(!policy.writes_field("org", Side::A) && policy.writes_field("title", Side::A));
+}
+
+// ---- recurring series and attendees ----
+
+fn at(local: &str) -> Value {
+    Value::DateTime {
+        local: local.into(),
+        tz: Some("Europe/Berlin".into()),
+    }
+}
+
+/// An override of the occurrence at `local` with the given text fields.
+fn occurrence(local: &str, fields: &[(&str, &str)]) -> Value {
+    Value::map(
+        std::iter::once(("recurrence_id".to_string(), at(local)))
+            .chain(fields.iter().map(|(k, v)| (k.to_string(), Value::text(*v)))),
+    )
+}
+
+fn attendee(email: &str, partstat: &str) -> Value {
+    Value::map([
+        ("email", Value::text(email)),
+        ("partstat", Value::text(partstat)),
+    ])
+}
+
+/// A weekly standup: two overrides, one cancelled date, two attendees.
+fn series() -> Record {
+    Record::new(Kind::Event, "s")
+        .with("summary", Value::text("Standup"))
+        .with("start", at("2026-12-01T09:00:00"))
+        .with("end", at("2026-12-01T09:15:00"))
+        .with(
+            "recurrence",
+            Value::map([
+                ("rrule", Value::text("FREQ=WEEKLY;COUNT=10")),
+                ("exdate", Value::List(vec![at("2026-12-08T09:00:00")])),
+            ]),
+        )
+        .with(
+            "overrides",
+            Value::List(vec![
+                occurrence("2026-12-15T09:00:00", &[("summary", "Standup (long)")]),
+                occurrence("2026-12-22T09:00:00", &[("location", "Room 2")]),
+            ]),
+        )
+        .with(
+            "attendees",
+            Value::List(vec![
+                attendee("ada@example.org", "ACCEPTED"),
+                attendee("bob@example.org", "NEEDS-ACTION"),
+            ]),
+        )
+}
+
+/// Edits of a series, written against whatever record they are given.
+type Edit = fn(&mut Record);
+
+fn list_mut<'r>(r: &'r mut Record, field: &str) -> &'r mut Vec<Value> {
+    if r.get(field).is_none() {
+        r.fields.insert(field.into(), Value::List(Vec::new()));
+    }
+    match r.fields.get_mut(field) {
+        Some(Value::List(items)) => items,
+        other => panic!("{field} is not a list: {other:?}"),
+    }
+}
+
+fn map_mut(v: &mut Value) -> &mut std::collections::BTreeMap<String, Value> {
+    match v {
+        Value::Map(m) => m,
+        other => panic!("not a map: {other:?}"),
+    }
+}
+
+/// Sets `field` of the override of `local` (adding the override if missing).
+fn set_override(r: &mut Record, local: &str, field: &str, value: Value) {
+    let list = list_mut(r, "overrides");
+    let rid = at(local);
+    let i = match list
+        .iter()
+        .position(|o| o.as_map().and_then(|m| m.get("recurrence_id")) == Some(&rid))
+    {
+        Some(i) => i,
+        None => {
+            list.push(occurrence(local, &[]));
+            list.len() - 1
+        }
+    };
+    map_mut(&mut list[i]).insert(field.into(), value);
+}
+
+fn remove_override(r: &mut Record, local: &str) {
+    let rid = at(local);
+    list_mut(r, "overrides")
+        .retain(|o| o.as_map().and_then(|m| m.get("recurrence_id")) != Some(&rid));
+}
+
+fn recurrence_mut(r: &mut Record) -> &mut std::collections::BTreeMap<String, Value> {
+    map_mut(r.fields.get_mut("recurrence").expect("a series"))
+}
+
+fn cancel(r: &mut Record, local: &str) {
+    match recurrence_mut(r)
+        .entry("exdate".into())
+        .or_insert(Value::List(Vec::new()))
+    {
+        Value::List(items) => items.push(at(local)),
+        other => panic!("exdate: {other:?}"),
+    }
+}
+
+fn set_rrule(r: &mut Record, rule: &str) {
+    recurrence_mut(r).insert("rrule".into(), Value::text(rule));
+}
+
+fn set_partstat(r: &mut Record, email: &str, partstat: &str) {
+    for a in list_mut(r, "attendees") {
+        let m = map_mut(a);
+        if m.get("email")
+            .and_then(Value::as_text)
+            .map(str::to_lowercase)
+            == Some(email.into())
+        {
+            m.insert("partstat".into(), Value::text(partstat));
+        }
+    }
+}
+
+/// What a row of the series table expects.
+enum Expect {
+    /// Both edits survive under every policy, nothing clashes.
+    Both,
+    /// The same thing changed on both sides: under `a` the base with
+    /// `a_wins` applied, under `b` and `newest` (B is newer) with `b_wins`;
+    /// under `manual` the fields go to the inbox.
+    Clash {
+        fields: &'static [&'static str],
+        a_wins: Edit,
+        b_wins: Edit,
+    },
+}
+
+/// Every case of merging inside a series, under every conflict rule.
+#[test]
+fn series_table() {
+    #[rustfmt::skip]
+    let table: Vec<(&str, Edit, Edit, Expect)> = vec![
+        (
+            "A moves occurrence X, B edits occurrence Y",
+            |r| set_override(r, "2026-12-15T09:00:00", "start", at("2026-12-15T10:00:00")),
+            |r| set_override(r, "2026-12-22T09:00:00", "summary", Value::text("Retro")),
+            Expect::Both,
+        ),
+        (
+            "A and B change different fields of one override",
+            |r| set_override(r, "2026-12-15T09:00:00", "location", Value::text("Room 7")),
+            |r| set_override(r, "2026-12-15T09:00:00", "description", Value::text("bring notes")),
+            Expect::Both,
+        ),
+        (
+            "A and B change the same field of one override",
+            |r| set_override(r, "2026-12-15T09:00:00", "summary", Value::text("Planning")),
+            |r| set_override(r, "2026-12-15T09:00:00", "summary", Value::text("Review")),
+            Expect::Clash {
+                fields: &["overrides"],
+                a_wins: |r| set_override(r, "2026-12-15T09:00:00", "summary", Value::text("Planning")),
+                b_wins: |r| set_override(r, "2026-12-15T09:00:00", "summary", Value::text("Review")),
+            },
+        ),
+        (
+            "A adds an override, B renames the series",
+            |r| set_override(r, "2026-12-29T09:00:00", "start", at("2026-12-30T09:00:00")),
+            |r| r.set("summary", Value::text("Daily sync")),
+            Expect::Both,
+        ),
+        (
+            "A removes an override, B renames the series",
+            |r| remove_override(r, "2026-12-22T09:00:00"),
+            |r| r.set("summary", Value::text("Daily sync")),
+            Expect::Both,
+        ),
+        (
+            "A removes an override B edited",
+            |r| remove_override(r, "2026-12-22T09:00:00"),
+            |r| set_override(r, "2026-12-22T09:00:00", "location", Value::text("Room 3")),
+            Expect::Clash {
+                fields: &["overrides"],
+                a_wins: |r| remove_override(r, "2026-12-22T09:00:00"),
+                b_wins: |r| set_override(r, "2026-12-22T09:00:00", "location", Value::text("Room 3")),
+            },
+        ),
+        (
+            "both add an override of one occurrence, different fields",
+            |r| set_override(r, "2026-12-29T09:00:00", "summary", Value::text("Last one")),
+            |r| set_override(r, "2026-12-29T09:00:00", "location", Value::text("Café")),
+            Expect::Both,
+        ),
+        (
+            "both add an override of one occurrence, same field differently",
+            |r| set_override(r, "2026-12-29T09:00:00", "summary", Value::text("Last one")),
+            |r| set_override(r, "2026-12-29T09:00:00", "summary", Value::text("Party")),
+            Expect::Clash {
+                fields: &["overrides"],
+                a_wins: |r| set_override(r, "2026-12-29T09:00:00", "summary", Value::text("Last one")),
+                b_wins: |r| set_override(r, "2026-12-29T09:00:00", "summary", Value::text("Party")),
+            },
+        ),
+        (
+            "A cancels one occurrence, B cancels another",
+            |r| cancel(r, "2027-01-05T09:00:00"),
+            |r| cancel(r, "2027-01-12T09:00:00"),
+            Expect::Both,
+        ),
+        (
+            "A cancels one occurrence, B edits another",
+            |r| cancel(r, "2027-01-05T09:00:00"),
+            |r| set_override(r, "2026-12-22T09:00:00", "summary", Value::text("Retro")),
+            Expect::Both,
+        ),
+        (
+            "A moves an occurrence, B renames the series",
+            |r| set_override(r, "2026-12-22T09:00:00", "start", at("2026-12-23T09:00:00")),
+            |r| r.set("summary", Value::text("Daily sync")),
+            Expect::Both,
+        ),
+        (
+            "A changes the rule, B renames the series",
+            |r| set_rrule(r, "FREQ=WEEKLY;COUNT=5"),
+            |r| r.set("summary", Value::text("Daily sync")),
+            Expect::Both,
+        ),
+        (
+            "A changes the rule, B edits an override: the series is one unit",
+            |r| set_rrule(r, "FREQ=DAILY;COUNT=10"),
+            |r| set_override(r, "2026-12-22T09:00:00", "summary", Value::text("Retro")),
+            Expect::Clash {
+                fields: &["overrides", "recurrence"],
+                a_wins: |r| set_rrule(r, "FREQ=DAILY;COUNT=10"),
+                b_wins: |r| set_override(r, "2026-12-22T09:00:00", "summary", Value::text("Retro")),
+            },
+        ),
+        (
+            "A edits an override and renames, B moves the series start: one unit, rename kept",
+            |r| {
+                set_override(r, "2026-12-22T09:00:00", "location", Value::text("Room 9"));
+                r.set("summary", Value::text("Daily sync"));
+            },
+            |r| {
+                r.set("start", at("2026-12-01T10:00:00"));
+                r.set("end", at("2026-12-01T10:15:00"));
+            },
+            Expect::Clash {
+                fields: &["end", "overrides", "start"], // sorted
+                a_wins: |r| {
+                    set_override(r, "2026-12-22T09:00:00", "location", Value::text("Room 9"));
+                    r.set("summary", Value::text("Daily sync"));
+                },
+                b_wins: |r| {
+                    r.set("start", at("2026-12-01T10:00:00"));
+                    r.set("end", at("2026-12-01T10:15:00"));
+                    r.set("summary", Value::text("Daily sync"));
+                },
+            },
+        ),
+        (
+            "A changes the rule, B cancels an occurrence: one unit",
+            |r| set_rrule(r, "FREQ=WEEKLY;COUNT=4"),
+            |r| cancel(r, "2027-01-05T09:00:00"),
+            Expect::Clash {
+                fields: &["recurrence"],
+                a_wins: |r| set_rrule(r, "FREQ=WEEKLY;COUNT=4"),
+                b_wins: |r| cancel(r, "2027-01-05T09:00:00"),
+            },
+        ),
+        (
+            "both make the same rule change, B also edits an override",
+            |r| set_rrule(r, "FREQ=WEEKLY;COUNT=12"),
+            |r| {
+                set_rrule(r, "FREQ=WEEKLY;COUNT=12");
+                set_override(r, "2026-12-22T09:00:00", "summary", Value::text("Retro"));
+            },
+            Expect::Both,
+        ),
+        (
+            "A changes one attendee's partstat, B adds an attendee",
+            |r| set_partstat(r, "bob@example.org", "ACCEPTED"),
+            |r| list_mut(r, "attendees").push(attendee("cy@example.org", "NEEDS-ACTION")),
+            Expect::Both,
+        ),
+        (
+            "A and B change different attendees",
+            |r| set_partstat(r, "bob@example.org", "ACCEPTED"),
+            |r| set_partstat(r, "ada@example.org", "TENTATIVE"),
+            Expect::Both,
+        ),
+        (
+            "A and B change one attendee's partstat differently",
+            |r| set_partstat(r, "bob@example.org", "ACCEPTED"),
+            |r| set_partstat(r, "bob@example.org", "DECLINED"),
+            Expect::Clash {
+                fields: &["attendees"],
+                a_wins: |r| set_partstat(r, "bob@example.org", "ACCEPTED"),
+                b_wins: |r| set_partstat(r, "bob@example.org", "DECLINED"),
+            },
+        ),
+        (
+            "an attendee's address differs only in case: one attendee",
+            |r| {
+                list_mut(r, "attendees").retain(|a| a.as_map().and_then(|m| m.get("email")) != Some(&Value::text("bob@example.org")));
+                list_mut(r, "attendees").push(attendee("Bob@Example.org", "NEEDS-ACTION"));
+            },
+            |r| set_partstat(r, "bob@example.org", "ACCEPTED"),
+            Expect::Both,
+        ),
+    ];
+    for (what, edit_a, edit_b, expect) in table {
+        let base = series();
+        let mut a = base.clone();
+        edit_a(&mut a);
+        a.modified = Some(10);
+        let mut b = base.clone();
+        edit_b(&mut b);
+        b.modified = Some(20);
+        for rule in [
+            ConflictRule::A,
+            ConflictRule::B,
+            ConflictRule::Newest,
+            ConflictRule::Manual,
+        ] {
+            let policy = Policy {
+                conflict: rule,
+                ..Policy::default()
+            };
+            let m = merge_fields(Some(&base), &a, &b, &policy);
+            let ctx = format!("{what} ({rule:?})");
+            let with = |edits: &[Edit]| {
+                let mut r = base.clone();
+                for e in edits {
+                    e(&mut r);
+                }
+                r
+            };
+            match (&expect, rule) {
+                (Expect::Both, _) => {
+                    assert!(
+                        m.conflicts.is_empty() && m.settled.is_empty(),
+                        "{ctx}: {m:?}"
+                    );
+                    assert!(
+                        m.merged.same_content(&with(&[edit_a, edit_b])),
+                        "{ctx}: {:#?}",
+                        m.merged
+                    );
+                }
+                (Expect::Clash { fields, .. }, ConflictRule::Manual) => {
+                    assert_eq!(m.conflicts, fields.to_vec(), "{ctx}");
+                }
+                (
+                    Expect::Clash {
+                        fields,
+                        a_wins,
+                        b_wins,
+                    },
+                    _,
+                ) => {
+                    let wins = if rule == ConflictRule::A {
+                        a_wins
+                    } else {
+                        b_wins
+                    };
+                    assert_eq!(m.settled, fields.to_vec(), "{ctx}");
+                    assert!(m.conflicts.is_empty(), "{ctx}");
+                    assert!(
+                        m.merged.same_content(&with(&[*wins])),
+                        "{ctx}: {:#?}",
+                        m.merged
+                    );
+                }
+            }
+            // Never two overrides of one occurrence.
+            if let Some(list) = m.merged.get("overrides").and_then(Value::as_list) {
+                let mut ids: Vec<String> = list
+                    .iter()
+                    .map(|o| {
+                        o.as_map()
+                            .and_then(|m| m.get("recurrence_id"))
+                            .map(|v| v.to_string())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                let n = ids.len();
+                ids.sort();
+                ids.dedup();
+                assert_eq!(ids.len(), n, "{ctx}: duplicated override");
+            }
+        }
+    }
+}
+
+/// Two edits of one series flow to both sides through `decide`, and a
+/// `manual` rule-versus-occurrence clash writes nothing.
+#[test]
+fn series_edits_through_decide() {
+    let base = series();
+    let mut a = base.clone();
+    set_override(
+        &mut a,
+        "2026-12-15T09:00:00",
+        "start",
+        at("2026-12-15T10:00:00"),
+    );
+    let mut b = base.clone();
+    b.set("summary", Value::text("Daily sync"));
+    let entry = Entry {
+        uid: "s".into(),
+        base: Some(base.clone()),
+        a: Some(Current::moved("a.ics", "2", a.clone())),
+        b: Some(Current::moved("b.ics", "2", b)),
+    };
+    let plan = decide(&entry, &Policy::default());
+    let fields = |side: Side| -> Vec<String> {
+        plan.writes
+            .iter()
+            .filter(|w| w.side() == side)
+            .flat_map(|w| match w {
+                Write::Update { changes, .. } => changes.iter().map(|c| c.field.clone()).collect(),
+                _ => Vec::new(),
+            })
+            .collect()
+    };
+    assert_eq!(fields(Side::A), vec!["summary"]);
+    assert_eq!(fields(Side::B), vec!["overrides"]);
+
+    let mut b = base.clone();
+    set_rrule(&mut b, "FREQ=DAILY;COUNT=3");
+    let entry = Entry {
+        b: Some(Current::moved("b.ics", "2", b)),
+        ..entry
+    };
+    let manual = Policy {
+        conflict: ConflictRule::Manual,
+        ..Policy::default()
+    };
+    let plan = decide(&entry, &manual);
+    assert!(plan.writes.is_empty());
+    assert_eq!(
+        plan.outcome,
+        Outcome::Conflict {
+            fields: vec!["overrides".into(), "recurrence".into()]
+        }
+    );
+}
+
+/// A single (non-recurring) event keeps field-by-field merging of its times.
+#[test]
+fn single_events_merge_times_field_by_field() {
+    let base = Record::new(Kind::Event, "e")
+        .with("start", at("2026-12-01T09:00:00"))
+        .with("end", at("2026-12-01T10:00:00"));
+    let a = base.clone().with("start", at("2026-12-01T08:00:00"));
+    let b = base.clone().with("end", at("2026-12-01T11:00:00"));
+    let m = merge_fields(Some(&base), &a, &b, &Policy::default());
+    assert!(m.settled.is_empty());
+    assert_eq!(m.merged.get("start"), Some(&at("2026-12-01T08:00:00")));
+    assert_eq!(m.merged.get("end"), Some(&at("2026-12-01T11:00:00")));
 }

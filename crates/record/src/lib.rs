@@ -93,6 +93,8 @@ impl Kind {
                 "priority",
                 "percent_complete",
                 "categories",
+                "recurrence",
+                "related_to",
             ],
         }
     }

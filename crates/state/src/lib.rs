@@ -206,6 +206,40 @@ pub trait StateStore: Send {
     /// Every link of a pair's collection, without base records.
     fn links(&self, pair: &str, collection: &str) -> Result<Vec<Link>>;
 
+    /// The links of a pair's collection whose item on A is one of `ids[0]`
+    /// or whose item on B is one of `ids[1]`, each once, without base
+    /// records. A run that knows what changed on both sides loads only
+    /// these.
+    fn links_touching(
+        &self,
+        pair: &str,
+        collection: &str,
+        ids: [&[String]; 2],
+    ) -> Result<Vec<Link>> {
+        let wanted: [std::collections::HashSet<&str>; 2] =
+            ids.map(|ids| ids.iter().map(String::as_str).collect());
+        Ok(self
+            .links(pair, collection)?
+            .into_iter()
+            .filter(|l| {
+                l.a.as_ref()
+                    .is_some_and(|s| wanted[0].contains(s.id.as_str()))
+                    || l.b
+                        .as_ref()
+                        .is_some_and(|s| wanted[1].contains(s.id.as_str()))
+            })
+            .collect())
+    }
+
+    /// How many links of a pair's collection have an item on A, and on B.
+    fn link_counts(&self, pair: &str, collection: &str) -> Result<[u64; 2]> {
+        let links = self.links(pair, collection)?;
+        Ok([
+            links.iter().filter(|l| l.a.is_some()).count() as u64,
+            links.iter().filter(|l| l.b.is_some()).count() as u64,
+        ])
+    }
+
     /// The collections a pair has links in.
     fn collections(&self, pair: &str) -> Result<Vec<String>>;
 

@@ -140,6 +140,61 @@ impl StateStore for SqliteState {
         Ok(links)
     }
 
+    fn links_touching(
+        &self,
+        pair: &str,
+        collection: &str,
+        ids: [&[String]; 2],
+    ) -> Result<Vec<Link>> {
+        // One lookup per id through `links_a_id` / `links_b_id` (named:
+        // left to itself SQLite scans the covering `links_seen` index
+        // instead, 100k entries per id), inside one read transaction so
+        // every lookup sees the same snapshot.
+        let tx = self.conn.unchecked_transaction()?;
+        let mut found: HashMap<String, Link> = HashMap::new();
+        for (side, ids) in [(Side::A, ids[0]), (Side::B, ids[1])] {
+            if ids.is_empty() {
+                continue;
+            }
+            let sql = match side {
+                Side::A => {
+                    "SELECT uid, a_id, a_version, b_id, b_version FROM links INDEXED BY links_a_id
+                     WHERE pair = ?1 AND collection = ?2 AND a_id = ?3"
+                }
+                Side::B => {
+                    "SELECT uid, a_id, a_version, b_id, b_version FROM links INDEXED BY links_b_id
+                     WHERE pair = ?1 AND collection = ?2 AND b_id = ?3"
+                }
+            };
+            let mut stmt = tx.prepare_cached(sql)?;
+            for id in ids {
+                let mut rows = stmt.query(params![pair, collection, id])?;
+                while let Some(row) = rows.next()? {
+                    let link = Link {
+                        uid: row.get(0)?,
+                        a: seen(row.get(1)?, row.get(2)?),
+                        b: seen(row.get(3)?, row.get(4)?),
+                    };
+                    found.entry(link.uid.clone()).or_insert(link);
+                }
+            }
+        }
+        tx.finish()?;
+        let mut links: Vec<Link> = found.into_values().collect();
+        links.sort_by(|x, y| x.uid.cmp(&y.uid));
+        Ok(links)
+    }
+
+    fn link_counts(&self, pair: &str, collection: &str) -> Result<[u64; 2]> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT count(a_id), count(b_id) FROM links WHERE pair = ?1 AND collection = ?2",
+        )?;
+        let (a, b): (i64, i64) = stmt.query_row(params![pair, collection], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+        Ok([a as u64, b as u64])
+    }
+
     fn collections(&self, pair: &str) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT DISTINCT collection FROM links WHERE pair = ?1 ORDER BY collection",

@@ -22,15 +22,33 @@ pub fn name_for_uid(uid: &str, extension: &str, is_safe: impl Fn(&str) -> bool) 
 }
 
 /// True when `uid` can be a file name in a folder and nowhere else: one
-/// path component, not hidden, printable and short.
+/// path component, not hidden, printable, free of invisible characters that
+/// could disguise a name, and short.
 pub fn is_safe_file_name(uid: &str) -> bool {
     !uid.is_empty()
         && uid.len() <= MAX_NAME_BYTES
         && !uid.starts_with('.')
         && !uid.contains("..")
-        && uid
-            .chars()
-            .all(|c| c != '/' && c != '\\' && !c.is_control() && (c == ' ' || !c.is_whitespace()))
+        && uid.chars().all(|c| {
+            c != '/'
+                && c != '\\'
+                && !c.is_control()
+                && !is_invisible(c)
+                && (c == ' ' || !c.is_whitespace())
+        })
+}
+
+/// Zero-width and bidirectional formatting characters: a name holding them
+/// shows as another name (`a\u{202e}fdp.exe` shows as `aexe.pdf`).
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{feff}'
+    )
 }
 
 /// True when `uid` can be the last segment of a URL path without escaping
@@ -61,5 +79,31 @@ mod tests {
         assert!(is_safe_file_name("with space"));
         assert!(!is_safe_url_segment("with space"));
         assert!(!is_safe_url_segment("..x"));
+    }
+
+    #[test]
+    fn file_names_refuse_what_escapes_or_disguises() {
+        let long = "u".repeat(MAX_NAME_BYTES + 1);
+        for uid in [
+            "",
+            "..",
+            "../x",
+            "a/b",
+            "a\\b",
+            ".hidden",
+            "nul\u{0}",
+            "line\nbreak",
+            "tab\tx",
+            "esc\u{1b}",
+            "rtl\u{202e}fdp.exe",
+            "zero\u{200b}width",
+            "bom\u{feff}",
+            long.as_str(),
+        ] {
+            assert!(!is_safe_file_name(uid), "{uid:?}");
+        }
+        for uid in ["Ada", "ada", "a b", "ümlaut", "x@y.org", "a.b"] {
+            assert!(is_safe_file_name(uid), "{uid:?}");
+        }
     }
 }

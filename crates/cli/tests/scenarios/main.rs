@@ -2,6 +2,9 @@
 //! Each test is a short script — change something on a side, sync — with
 //! the expected end state beside it.
 
+mod crm;
+mod calendar;
+mod faults;
 mod harness;
 mod mapping;
 

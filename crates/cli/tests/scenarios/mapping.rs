@@ -319,3 +319,51 @@ fn update_existing_only_creates_nothing() {
         Some("Lead")
     );
 }
+
+/// Ten tagged contacts synced under a filter, then the filter is edited so
+/// that none of them match any more.
+fn filter_changed_under(on_leave: &str) -> Scenario {
+    let pair = |filter: &str| {
+        format!("filter_a = \"{filter}\"\non_leave = \"{on_leave}\"\nmax_delete = \"50%\"\n")
+    };
+    let s = Scenario::new("contact", &pair("'active-candidate' in categories"));
+    for i in 0..10 {
+        s.put(
+            "a",
+            &format!("u{i}.vcf"),
+            &card(
+                &format!("u{i}"),
+                &["FN:Someone", "CATEGORIES:active-candidate"],
+            ),
+        );
+    }
+    s.sync();
+    assert_eq!(s.files("b").len(), 10);
+    // A typo in the edited filter: nothing matches it.
+    s.config("contact", &pair("'active-candidtae' in categories"));
+    s
+}
+
+#[test]
+fn a_changed_filter_deletes_nothing_by_itself() {
+    // Membership is decided when a record changes: editing the filter
+    // (here into one that matches nothing) writes nothing, under either
+    // `on_leave`, so a typo in a filter can never empty the other side.
+    for on_leave in ["keep", "delete"] {
+        let s = filter_changed_under(on_leave);
+        let run = s.sync();
+        assert!(run.stdout.contains(NO_WRITES), "{on_leave}: {run:?}");
+        assert_eq!(s.files("a").len(), 10);
+        assert_eq!(s.files("b").len(), 10);
+        // A record edited afterwards is judged by the new filter.
+        s.put(
+            "a",
+            "u0.vcf",
+            &card("u0", &["FN:Someone else", "CATEGORIES:active-candidate"]),
+        );
+        s.sync();
+        assert_eq!(s.files("a").len(), 10);
+        let expect = if on_leave == "delete" { 9 } else { 10 };
+        assert_eq!(s.files("b").len(), expect, "{on_leave}");
+    }
+}

@@ -11,8 +11,8 @@ use calcard::common::{IanaParse, PartialDateTime};
 use calcard::icalendar::{
     ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarEntry, ICalendarParameter,
     ICalendarParameterName, ICalendarParameterValue, ICalendarParticipationRole,
-    ICalendarParticipationStatus, ICalendarProperty, ICalendarRecurrenceRule, ICalendarStatus,
-    ICalendarValue, ICalendarValueType, Uri,
+    ICalendarParticipationStatus, ICalendarPeriod, ICalendarProperty, ICalendarRecurrenceRule,
+    ICalendarStatus, ICalendarValue, ICalendarValueType, Uri,
 };
 use std::collections::BTreeMap;
 use tandem_record::{Kind, Record, Value};
@@ -79,6 +79,17 @@ pub(crate) fn read_master(
                     record.set(field, value);
                 }
             }
+            record.set("recurrence", read_recurrence(comp)?);
+            record.set(
+                "related_to",
+                Value::List(
+                    comp.properties(&ICalendarProperty::RelatedTo)
+                        .flat_map(|e| e.values.iter())
+                        .map(|v| Value::Text(value_text(v)))
+                        .filter(|v| !v.is_empty())
+                        .collect(),
+                ),
+            );
             for (field, property) in [
                 ("priority", ICalendarProperty::Priority),
                 ("percent_complete", ICalendarProperty::PercentComplete),
@@ -126,6 +137,52 @@ pub(crate) fn read_override(comp: &ICalendarComponent) -> Result<Value, FormatEr
         }
     }
     Ok(Value::map(map))
+}
+
+/// A component's DURATION in seconds.
+pub(crate) fn duration_seconds(comp: &ICalendarComponent) -> Option<i64> {
+    match comp
+        .property(&ICalendarProperty::Duration)?
+        .values
+        .first()?
+    {
+        ICalendarValue::Duration(duration) => duration.to_time_delta().map(|d| d.num_seconds()),
+        _ => None,
+    }
+}
+
+/// A component's RECURRENCE-ID.
+pub(crate) fn recurrence_id(comp: &ICalendarComponent) -> Result<Option<Value>, FormatError> {
+    date_of(comp, &ICalendarProperty::RecurrenceId, "overrides")
+}
+
+/// The PERIOD values of a component's RDATEs (the record keeps them only as
+/// text): each start with its end or length.
+pub(crate) fn rdate_periods(
+    comp: &ICalendarComponent,
+) -> Result<Vec<(Value, crate::recurrence::PeriodEnd)>, FormatError> {
+    use crate::recurrence::PeriodEnd;
+    let mut periods = Vec::new();
+    for entry in comp.properties(&ICalendarProperty::Rdate) {
+        let date = |pdt: &PartialDateTime| {
+            datetime::read(pdt, entry.tz_id(), ICALENDAR)
+                .map_err(|e| FormatError::field("recurrence", format!("RDATE: {e}")))
+        };
+        for value in &entry.values {
+            if let ICalendarValue::Period(period) = value {
+                periods.push(match period {
+                    ICalendarPeriod::Range { start, end } => {
+                        (date(start)?, PeriodEnd::At(date(end)?))
+                    }
+                    ICalendarPeriod::Duration { start, duration } => (
+                        date(start)?,
+                        PeriodEnd::After(duration.to_time_delta().map_or(0, |d| d.num_seconds())),
+                    ),
+                });
+            }
+        }
+    }
+    Ok(periods)
 }
 
 pub(crate) fn last_modified(comp: &ICalendarComponent) -> Option<i64> {
@@ -389,6 +446,7 @@ pub(crate) fn plan_field(
             ));
         }
         "attendees" => edits.push(plan_attendees(comp, id, value, label)?),
+        "related_to" => edits.push(plan_related(comp, id, value, label)?),
         "recurrence" => edits.extend(plan_recurrence(comp, id, value, label)?),
         other => {
             return Err(FormatError::field(
@@ -628,6 +686,45 @@ fn set_param(
             _ => entry.params.push(param),
         }
     }
+}
+
+/// RELATED-TO lines naming a UID that is still wanted are kept as they are
+/// (with their RELTYPE); the other wanted UIDs get a line each, last.
+fn plan_related(
+    comp: &ICalendarComponent,
+    id: usize,
+    value: Option<&Value>,
+    label: &str,
+) -> Result<PropertyEdit<ICalendarEntry>, FormatError> {
+    let mut wanted: Vec<&str> = Vec::new();
+    for uid in value
+        .map(|v| shape::list(label, v))
+        .transpose()?
+        .unwrap_or_default()
+    {
+        let uid = shape::text(label, uid)?;
+        if !uid.is_empty() && !wanted.contains(&uid) {
+            wanted.push(uid);
+        }
+    }
+    let mut emit = Vec::new();
+    for (i, entry) in comp.properties(&ICalendarProperty::RelatedTo).enumerate() {
+        let uids: Vec<String> = entry.values.iter().map(value_text).collect();
+        if !uids.is_empty() && uids.iter().all(|u| wanted.contains(&u.as_str())) {
+            wanted.retain(|w| !uids.iter().any(|u| u == w));
+            emit.push(Emit::Keep(i));
+        }
+    }
+    for uid in wanted {
+        emit.push(Emit::New(
+            ICalendarEntry::new(ICalendarProperty::RelatedTo).with_value(uid.to_string()),
+        ));
+    }
+    Ok(PropertyEdit::new(
+        id,
+        ICalendarProperty::RelatedTo.as_str(),
+        emit,
+    ))
 }
 
 /// RRULE, RDATE and EXDATE are planned separately, so changing the rule

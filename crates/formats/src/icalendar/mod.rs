@@ -7,12 +7,13 @@
 //! | `summary`, `description`, `location`, `status` | SUMMARY, DESCRIPTION, LOCATION, STATUS |
 //! | `start`, `end`, `due`, `completed` | DTSTART, DTEND, DUE, COMPLETED (date or date-time, TZID kept as `tz`) |
 //! | `all_day` | `true` when DTSTART is a DATE, absent otherwise |
-//! | `recurrence` | `{rrule, rdate, exdate}`: RRULE text (calcard's canonical order), RDATE and EXDATE dates |
+//! | `recurrence` | `{rrule, rdate, exdate}`: RRULE text (calcard's canonical order), RDATE and EXDATE dates (events and tasks) |
 //! | `overrides` | one `{recurrence_id, summary, description, location, start, end, status}` per override component |
 //! | `attendees` | ATTENDEE as `{email, cn, partstat, role, rsvp}` |
 //! | `organizer` | ORGANIZER address |
 //! | `priority`, `percent_complete` | PRIORITY, PERCENT-COMPLETE (integers) |
 //! | `categories` | CATEGORIES (all lines, as one list) |
+//! | `related_to` | RELATED-TO of a task (the UIDs, all lines, as one list) |
 //!
 //! `uid` comes from UID and `modified` from the master's LAST-MODIFIED.
 //! Addresses drop `mailto:` and are lower-cased. DTEND is read as `end`
@@ -21,6 +22,8 @@
 
 mod fields;
 mod settle;
+
+pub(crate) use fields::parse_rrule;
 
 use crate::error::{read_entries, shielded, FormatError};
 use crate::patch::{self, PropertyEdit};
@@ -35,10 +38,97 @@ use tandem_record::{FieldChange, Kind, Record, Value};
 
 const PRODID: &str = "-//Tandem//EN";
 
+/// The fields that say when an event is, settled together on write.
+const TIME_SHAPE: [&str; 3] = ["start", "end", "all_day"];
+
 pub(crate) fn parse(text: &str) -> Result<Record, FormatError> {
     let calendar = read_calendar(text)?;
     let series = Series::find(&calendar)?;
     to_record(&calendar, &series)
+}
+
+/// Parses an item for [`crate::recurrence::expand_item`]: the record plus
+/// what it does not carry (the master's DURATION, the VTIMEZONE zones).
+pub(crate) fn parse_for_expansion(
+    text: &str,
+) -> Result<(Record, crate::recurrence::Context), FormatError> {
+    let calendar = read_calendar(text)?;
+    let series = Series::find(&calendar)?;
+    let record = to_record(&calendar, &series)?;
+    let mut context = crate::recurrence::Context::new(&calendar);
+    if let Some(master) = series.master.and_then(|id| calendar.components.get(id)) {
+        context.duration = fields::duration_seconds(master);
+        context.periods = fields::rdate_periods(master)?;
+    }
+    for component in series
+        .overrides
+        .iter()
+        .filter_map(|id| calendar.components.get(*id))
+    {
+        if let (Some(id), Some(seconds)) = (
+            fields::recurrence_id(component)?,
+            fields::duration_seconds(component),
+        ) {
+            context.override_durations.push((id, seconds));
+        }
+    }
+    Ok((record, context))
+}
+
+/// Splits a whole calendar (an `.ics` export with many series) into items
+/// of one series each, as a CalDAV server stores them: the VEVENT/VTODO
+/// components sharing a UID, with the VTIMEZONEs they refer to. Components
+/// of other types (VJOURNAL, VFREEBUSY) and ones without a UID are left out.
+pub(crate) fn split(text: &str) -> Result<Vec<String>, FormatError> {
+    let mut items = Vec::new();
+    for entry in read_entries("parsing iCalendar", text)? {
+        let Entry::ICalendar(calendar) = entry else {
+            continue;
+        };
+        let Some(root) = calendar.components.first() else {
+            continue;
+        };
+        let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
+        for id in &root.component_ids {
+            let Some(component) = calendar.components.get(*id as usize) else {
+                continue;
+            };
+            if !matches!(
+                component.component_type,
+                ICalendarComponentType::VEvent | ICalendarComponentType::VTodo
+            ) {
+                continue;
+            }
+            let Some(uid) = component.uid().filter(|u| !u.trim().is_empty()) else {
+                continue;
+            };
+            match groups.iter_mut().find(|(u, _)| u == uid) {
+                Some((_, ids)) => ids.push(*id),
+                None => groups.push((uid.to_string(), vec![*id])),
+            }
+        }
+        for (_, ids) in groups {
+            let mut item = calendar.clone();
+            let used = zones_named(&ICalendar {
+                components: ids
+                    .iter()
+                    .filter_map(|id| calendar.components.get(*id as usize).cloned())
+                    .collect(),
+            });
+            if let Some(root) = item.components.first_mut() {
+                root.component_ids.retain(|id| {
+                    ids.contains(id)
+                        || calendar
+                            .components
+                            .get(*id as usize)
+                            .and_then(timezone_id)
+                            .is_some_and(|tzid| used.contains(tzid))
+                });
+            }
+            items.push(write_calendar(&item)?);
+        }
+    }
+    Ok(items)
 }
 
 pub(crate) fn render(record: &Record) -> Result<String, FormatError> {
@@ -110,7 +200,24 @@ pub(crate) fn patch(original: &str, changes: &[FieldChange]) -> Result<String, F
             .iter()
             .any(|c| c.field == "all_day")
             .then(|| target.get("all_day") == Some(&Value::Bool(true)));
-        settle::settle(target, wish)
+        settle::settle(target, wish)?;
+        // Only a change to the time shape settles it: otherwise the item
+        // keeps it as written (an all-day DTSTART with a date-time DTEND
+        // stays so) and a patch of other fields leaves DTEND alone.
+        if !changes
+            .iter()
+            .any(|c| TIME_SHAPE.contains(&c.field.as_str()))
+        {
+            for field in TIME_SHAPE {
+                match record.get(field) {
+                    Some(value) => target.set(field, value.clone()),
+                    None => {
+                        target.remove(field);
+                    }
+                }
+            }
+        }
+        Ok(())
     })?;
     let plan = plan(&calendar, &series, &target.record, &target.changed)?;
     if plan.is_empty() {
@@ -561,7 +668,32 @@ fn write_entry(entry: &ICalendarEntry) -> Result<String, FormatError> {
     let mut out = String::new();
     shielded("writing iCalendar", || entry.write_to(&mut out))?
         .map_err(|_| FormatError::new(format!("cannot write {}", entry.name.as_str())))?;
-    Ok(out)
+    Ok(unquote_tzid(out))
+}
+
+/// calcard quotes a TZID holding spaces (`TZID="W. Europe Standard
+/// Time"`); Outlook and Exchange write such names bare, and RFC 5545 needs
+/// quotes only around `:`, `;` and `,`. A bare name stays bare, so a
+/// rewritten DTSTART reads exactly like the line it replaces.
+fn unquote_tzid(line: String) -> String {
+    const OPEN: &str = ";TZID=\"";
+    let Some(at) = line.find(OPEN) else {
+        return line;
+    };
+    let value_start = at + OPEN.len();
+    let Some(len) = line[value_start..].find('"') else {
+        return line;
+    };
+    let value = &line[value_start..value_start + len];
+    if value.contains([':', ';', ',', '\r', '\n']) {
+        return line;
+    }
+    format!(
+        "{};TZID={}{}",
+        &line[..at],
+        value,
+        &line[value_start + len + 1..]
+    )
 }
 
 fn write_calendar(calendar: &ICalendar) -> Result<String, FormatError> {

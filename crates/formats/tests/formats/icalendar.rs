@@ -626,3 +626,230 @@ fn orphan_overrides_parse_but_master_fields_cannot_be_patched() {
     let err = patch(Format::ICalendar, ics, &[set("summary", Value::text("x"))]).unwrap_err();
     assert_eq!(err.field.as_deref(), Some("summary"));
 }
+
+const OUTLOOK: &str = "BEGIN:VCALENDAR\r\n\
+METHOD:PUBLISH\r\n\
+PRODID:Microsoft Exchange Server 2010\r\n\
+VERSION:2.0\r\n\
+BEGIN:VTIMEZONE\r\n\
+TZID:W. Europe Standard Time\r\n\
+BEGIN:STANDARD\r\n\
+DTSTART:16010101T030000\r\n\
+TZOFFSETFROM:+0200\r\n\
+TZOFFSETTO:+0100\r\n\
+RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=10\r\n\
+END:STANDARD\r\n\
+BEGIN:DAYLIGHT\r\n\
+DTSTART:16010101T020000\r\n\
+TZOFFSETFROM:+0100\r\n\
+TZOFFSETTO:+0200\r\n\
+RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=3\r\n\
+END:DAYLIGHT\r\n\
+END:VTIMEZONE\r\n\
+BEGIN:VEVENT\r\n\
+ORGANIZER;CN=Boss:mailto:boss@example.org\r\n\
+ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE;CN=Ada Lovelace:mailto:ada@example.org\r\n\
+ATTENDEE;ROLE=OPT-PARTICIPANT;PARTSTAT=TENTATIVE;RSVP=FALSE;CN=\"Babbage, Charles\":mailto:cb@example.org\r\n\
+RRULE:FREQ=WEEKLY;UNTIL=20261026T080000Z;INTERVAL=1;BYDAY=MO;WKST=MO\r\n\
+SUMMARY;LANGUAGE=en-US:Planning\r\n\
+DTSTART;TZID=W. Europe Standard Time:20260316T090000\r\n\
+DTEND;TZID=W. Europe Standard Time:20260316T093000\r\n\
+UID:040000008200E00074C5B7101A82E00800000000\r\n\
+DTSTAMP:20260301T120000Z\r\n\
+X-MICROSOFT-CDO-BUSYSTATUS:BUSY\r\n\
+BEGIN:VALARM\r\n\
+DESCRIPTION:REMINDER\r\n\
+TRIGGER;RELATED=START:-PT15M\r\n\
+ACTION:DISPLAY\r\n\
+END:VALARM\r\n\
+END:VEVENT\r\n\
+END:VCALENDAR\r\n";
+
+#[test]
+fn windows_zone_names_are_kept_verbatim() {
+    let r = parse(Format::ICalendar, OUTLOOK).unwrap();
+    assert_eq!(
+        r.get("start"),
+        Some(&dt("2026-03-16T09:00:00", Some("W. Europe Standard Time")))
+    );
+    // Moving the series by an hour keeps the zone name, the VTIMEZONE and
+    // every other line as written.
+    let text = patched(
+        Format::ICalendar,
+        OUTLOOK,
+        &[
+            set(
+                "start",
+                dt("2026-03-16T10:00:00", Some("W. Europe Standard Time")),
+            ),
+            set(
+                "end",
+                dt("2026-03-16T10:30:00", Some("W. Europe Standard Time")),
+            ),
+        ],
+    );
+    assert_eq!(
+        lost_lines(OUTLOOK, &text),
+        vec![
+            "DTSTART;TZID=W. Europe Standard Time:20260316T090000",
+            "DTEND;TZID=W. Europe Standard Time:20260316T093000",
+        ]
+    );
+    assert!(
+        text.contains("DTSTART;TZID=W. Europe Standard Time:20260316T100000\r\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("BEGIN:VTIMEZONE").count(), 1);
+}
+
+#[test]
+fn alarms_and_attendee_parameters_survive_other_patches() {
+    let alarm = "BEGIN:VALARM\r\nDESCRIPTION:REMINDER\r\nTRIGGER;RELATED=START:-PT15M\r\nACTION:DISPLAY\r\nEND:VALARM\r\n";
+    let attendees = "ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE;CN=Ada Lovelace:mailto:ada@example.org\r\n\
+ATTENDEE;ROLE=OPT-PARTICIPANT;PARTSTAT=TENTATIVE;RSVP=FALSE;CN=\"Babbage, Charles\":mailto:cb@example.org\r\n";
+    for change in [
+        set("summary", Value::text("Planning (new room)")),
+        set("location", Value::text("Room 2")),
+        set(
+            "start",
+            dt("2026-03-16T08:00:00", Some("W. Europe Standard Time")),
+        ),
+        set(
+            "recurrence",
+            Value::map([("rrule", Value::text("FREQ=WEEKLY;COUNT=4;BYDAY=MO"))]),
+        ),
+        set("status", Value::text("CONFIRMED")),
+    ] {
+        let text = patched(Format::ICalendar, OUTLOOK, std::slice::from_ref(&change));
+        assert!(text.contains(alarm), "{}: {text}", change.field);
+        assert!(text.contains(attendees), "{}: {text}", change.field);
+        assert!(text.contains("X-MICROSOFT-CDO-BUSYSTATUS:BUSY\r\n"));
+    }
+    let r = parse(Format::ICalendar, OUTLOOK).unwrap();
+    assert_eq!(
+        r.get("attendees"),
+        Some(&Value::List(vec![
+            attendee(
+                "ada@example.org",
+                "Ada Lovelace",
+                "NEEDS-ACTION",
+                "REQ-PARTICIPANT",
+                Some(true)
+            ),
+            attendee(
+                "cb@example.org",
+                "Babbage, Charles",
+                "TENTATIVE",
+                "OPT-PARTICIPANT",
+                Some(false)
+            ),
+        ]))
+    );
+}
+
+const SUBTASK: &str = "BEGIN:VCALENDAR\r\n\
+VERSION:2.0\r\n\
+PRODID:-//Example//Tasks//EN\r\n\
+BEGIN:VTODO\r\n\
+UID:task-2\r\n\
+DTSTAMP:20260101T000000Z\r\n\
+SUMMARY:Collect receipts\r\n\
+RELATED-TO;RELTYPE=PARENT:task-1\r\n\
+RELATED-TO:project-7\r\n\
+DUE;VALUE=DATE:20260410\r\n\
+STATUS:NEEDS-ACTION\r\n\
+PERCENT-COMPLETE:20\r\n\
+END:VTODO\r\n\
+END:VCALENDAR\r\n";
+
+#[test]
+fn tasks_keep_their_relations() {
+    let r = parse(Format::ICalendar, SUBTASK).unwrap();
+    assert_eq!(r.get("related_to"), Some(&texts(&["task-1", "project-7"])));
+    // Dropping one relation keeps the other line, parameters and all.
+    let text = patched(
+        Format::ICalendar,
+        SUBTASK,
+        &[set("related_to", texts(&["task-1", "task-9"]))],
+    );
+    assert_eq!(lost_lines(SUBTASK, &text), vec!["RELATED-TO:project-7"]);
+    assert!(
+        text.contains("RELATED-TO;RELTYPE=PARENT:task-1\r\nRELATED-TO:task-9\r\n"),
+        "{text}"
+    );
+    let text = patched(Format::ICalendar, SUBTASK, &[unset("related_to")]);
+    assert!(!text.contains("RELATED-TO"), "{text}");
+    // New tasks get their relations written.
+    let rendered = render(
+        Format::ICalendar,
+        &Record::new(Kind::Task, "t3").with("related_to", texts(&["task-1"])),
+    )
+    .unwrap();
+    assert_eq!(
+        parse(Format::ICalendar, &rendered)
+            .unwrap()
+            .get("related_to"),
+        Some(&texts(&["task-1"]))
+    );
+}
+
+#[test]
+fn a_task_completed_on_one_side_is_completed_on_the_other() {
+    // Side A's copy is completed; side B still has it open.
+    let done = [
+        set("status", Value::text("COMPLETED")),
+        set("completed", dt("2026-04-09T16:45:00", Some("UTC"))),
+        set("percent_complete", Value::Integer(100)),
+    ];
+    let text = patched(Format::ICalendar, SUBTASK, &done);
+    assert!(text.contains("STATUS:COMPLETED\r\n"), "{text}");
+    assert!(text.contains("COMPLETED:20260409T164500Z\r\n"), "{text}");
+    assert!(text.contains("PERCENT-COMPLETE:100\r\n"), "{text}");
+    assert!(text.contains("RELATED-TO;RELTYPE=PARENT:task-1\r\n"));
+    let back = parse(Format::ICalendar, &text).unwrap();
+    assert_eq!(back.get("status"), Some(&Value::text("COMPLETED")));
+    assert_eq!(
+        back.get("completed"),
+        Some(&dt("2026-04-09T16:45:00", Some("UTC")))
+    );
+    assert_eq!(back.get("percent_complete"), Some(&Value::Integer(100)));
+    // Reopening removes the completion again.
+    let reopened = patched(
+        Format::ICalendar,
+        &text,
+        &[
+            set("status", Value::text("NEEDS-ACTION")),
+            unset("completed"),
+        ],
+    );
+    assert!(!reopened.contains("COMPLETED:"), "{reopened}");
+}
+
+#[test]
+fn a_whole_calendar_splits_into_one_item_per_series() {
+    let export = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n\
+BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\n\
+TZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n\
+BEGIN:VTIMEZONE\r\nTZID:America/New_York\r\nBEGIN:STANDARD\r\nDTSTART:19701101T020000\r\n\
+TZOFFSETFROM:-0400\r\nTZOFFSETTO:-0500\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n\
+BEGIN:VEVENT\r\nUID:a\r\nDTSTART;TZID=Europe/Berlin:20260105T100000\r\nRRULE:FREQ=WEEKLY\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:b\r\nDTSTART:20260105T100000Z\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:a\r\nRECURRENCE-ID;TZID=Europe/Berlin:20260112T100000\r\n\
+DTSTART;TZID=Europe/Berlin:20260112T110000\r\nEND:VEVENT\r\n\
+BEGIN:VJOURNAL\r\nUID:j\r\nEND:VJOURNAL\r\nEND:VCALENDAR\r\n";
+    let items = tandem_formats::split_calendar(export).unwrap();
+    assert_eq!(items.len(), 2);
+    let a = parse(Format::ICalendar, &items[0]).unwrap();
+    assert_eq!(a.uid, "a");
+    assert_eq!(
+        a.get("overrides")
+            .and_then(Value::as_list)
+            .map(<[Value]>::len),
+        Some(1)
+    );
+    assert!(items[0].contains("TZID:Europe/Berlin"));
+    assert!(!items[0].contains("America/New_York"));
+    assert_eq!(parse(Format::ICalendar, &items[1]).unwrap().uid, "b");
+    assert!(!items[1].contains("BEGIN:VTIMEZONE"));
+    assert!(!items.iter().any(|i| i.contains("VJOURNAL")));
+}

@@ -222,6 +222,99 @@ fn links_round_trip_are_replaced_and_forgotten() {
 }
 
 #[test]
+fn links_touching_ids_and_counts_per_side() {
+    let mut state = SqliteState::in_memory().expect("open");
+    let mut batch = Batch::new("p", "c");
+    batch
+        .links
+        .push(update(link("u1", seen("a1", "1"), seen("b1", "e1")), "Ada"));
+    batch
+        .links
+        .push(update(link("u2", seen("a2", "1"), None), "Bob"));
+    batch
+        .links
+        .push(update(link("u3", None, seen("b3", "e3")), "Cy"));
+    batch
+        .links
+        .push(update(link("u4", seen("a4", "1"), seen("b4", "e4")), "Di"));
+    state.commit(&batch).expect("commit");
+    let mut other = Batch::new("p", "other");
+    other.links.push(update(
+        link("u9", seen("a1", "1"), seen("b3", "1")),
+        "Elsewhere",
+    ));
+    state.commit(&other).expect("commit other");
+
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // u1 is named on both sides and comes back once; an id of one side
+    // never matches the other side's column; other collections stay out.
+    let (a, b) = (ids(&["a1", "b3", "nope"]), ids(&["b1", "b3", "a2"]));
+    let found = state.links_touching("p", "c", [&a, &b]).expect("touching");
+    assert_eq!(uids(&found), vec!["u1", "u3"]);
+    assert_eq!(found[0], link("u1", seen("a1", "1"), seen("b1", "e1")));
+    assert!(state
+        .links_touching("p", "c", [&[], &[]])
+        .expect("none")
+        .is_empty());
+    assert_eq!(state.link_counts("p", "c").expect("counts"), [3, 3]);
+    assert_eq!(state.link_counts("q", "c").expect("counts"), [0, 0]);
+
+    // The trait's own versions (over `links`) agree with the indexed ones.
+    struct Plain(SqliteState);
+    let plain = Plain(state);
+    let by_default = crate::StateStore::links_touching(&plain, "p", "c", [&a, &b]);
+    assert_eq!(by_default.expect("default"), found);
+    assert_eq!(
+        crate::StateStore::link_counts(&plain, "p", "c").expect("default counts"),
+        [3, 3]
+    );
+
+    impl crate::StateStore for Plain {
+        fn links(&self, pair: &str, collection: &str) -> crate::Result<Vec<Link>> {
+            self.0.links(pair, collection)
+        }
+        fn collections(&self, pair: &str) -> crate::Result<Vec<String>> {
+            self.0.collections(pair)
+        }
+        fn bases(
+            &self,
+            pair: &str,
+            collection: &str,
+            uids: &[String],
+        ) -> crate::Result<std::collections::HashMap<String, Record>> {
+            self.0.bases(pair, collection, uids)
+        }
+        fn begin_run(&mut self, _: &str, _: &[String]) -> crate::Result<i64> {
+            unreachable!("read-only")
+        }
+        fn finish_run(&mut self, _: i64, _: &str) -> crate::Result<()> {
+            unreachable!("read-only")
+        }
+        fn runs(&self, limit: usize) -> crate::Result<Vec<crate::Run>> {
+            self.0.runs(limit)
+        }
+        fn journal_pending(&mut self, _: &[JournalEntry]) -> crate::Result<Vec<i64>> {
+            unreachable!("read-only")
+        }
+        fn journal(&self, run: i64) -> crate::Result<Vec<JournalEntry>> {
+            self.0.journal(run)
+        }
+        fn commit(&mut self, _: &Batch) -> crate::Result<()> {
+            unreachable!("read-only")
+        }
+        fn conflicts(&self) -> crate::Result<Vec<Conflict>> {
+            self.0.conflicts()
+        }
+        fn token(&self, pair: &str, side: Side, collection: &str) -> crate::Result<Option<String>> {
+            self.0.token(pair, side, collection)
+        }
+        fn set_token(&mut self, _: &str, _: Side, _: &str, _: Option<&str>) -> crate::Result<()> {
+            unreachable!("read-only")
+        }
+    }
+}
+
+#[test]
 fn journal_entries_go_from_pending_to_done() {
     let (mut state, run) = with_run();
     let mut update_entry = entry(run, "u1", WriteOp::Update, 100);

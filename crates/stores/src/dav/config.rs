@@ -98,7 +98,7 @@ impl DavConfig {
 impl fmt::Debug for DavConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DavConfig")
-            .field("url", &self.url)
+            .field("url", &redact_url(&self.url))
             .field("username", &self.username)
             .field("password_env", &self.password_env)
             .field("password_file", &self.password_file)
@@ -115,6 +115,19 @@ impl fmt::Debug for DavConfig {
             .field("ca_file", &self.ca_file)
             .field("insecure_http", &self.insecure_http)
             .finish()
+    }
+}
+
+/// `url` with its user information (`user:password@`), if any, shown as
+/// `***@`: a URL may be printed, a password in it never.
+pub fn redact_url(url: &str) -> String {
+    let start = url.find("://").map_or(0, |at| at + 3);
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |at| start + at);
+    match url[start..end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
+        None => url.to_string(),
     }
 }
 

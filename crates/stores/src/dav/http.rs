@@ -318,13 +318,16 @@ fn resolve(base: &Uri, location: &str) -> Option<Uri> {
 }
 
 /// Refuses XML answers with a DTD or nested deeper than [`MAX_XML_DEPTH`]
-/// before libdav parses them (roxmltree also refuses DTDs by default).
+/// before libdav parses them (roxmltree also refuses DTDs by default). An
+/// answer is XML when it says so or when it starts with `<`, whatever its
+/// `Content-Type` claims.
 fn check_xml(head: &http::response::Parts, body: &[u8]) -> Result<(), String> {
     let is_xml = head
         .headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("xml"));
+        .is_some_and(|v| v.contains("xml"))
+        || body.trim_ascii_start().starts_with(b"<");
     if !is_xml {
         return Ok(());
     }

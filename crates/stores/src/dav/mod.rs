@@ -39,6 +39,8 @@
 mod config;
 pub mod http;
 #[cfg(any(test, feature = "testing"))]
+pub mod proxy;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 #[cfg(test)]
 mod tests;
@@ -51,8 +53,8 @@ use async_trait::async_trait;
 use libdav::caldav::{CalendarComponent, CreateCalendar, FindCalendarHomeSet, FindCalendars};
 use libdav::carddav::{CreateAddressBook, FindAddressBookHomeSet, FindAddressBooks};
 use libdav::dav::{
-    Delete, FindPropertyHrefs, GetEtag, ListResources, Propfind, PutResource, SyncCollection,
-    WebDavClient, WebDavError,
+    Delete, FindPropertyHrefs, GetEtag, ListResources, Propfind, PutResource, RequestError,
+    SyncCollection, WebDavClient, WebDavError,
 };
 use libdav::names;
 use libdav::requests::DavRequest;
@@ -102,6 +104,10 @@ impl Protocol {
 pub enum OpenError {
     #[error("`url` {url:?} is not an http(s) URL")]
     BadUrl { url: String },
+    #[error(
+        "`url` {url:?} holds a user name or password; put the user name in `username` and the password in password_env, password_file or password_cmd"
+    )]
+    CredentialsInUrl { url: String },
     #[error(
         "plain http to {host} sends everything in clear; use https or set insecure_http = true"
     )]
@@ -175,6 +181,10 @@ impl DavStore {
                 kind,
                 wanted: Protocol::for_kind(kind).name(),
             });
+        }
+        let shown = config::redact_url(&config.url);
+        if shown != config.url {
+            return Err(OpenError::CredentialsInUrl { url: shown });
         }
         let url: Uri = config.url.parse().map_err(|_| OpenError::BadUrl {
             url: config.url.clone(),
@@ -327,6 +337,15 @@ fn dav_error(what: &str, err: WebDavError<TransportError>) -> Error {
         {
             ErrorKind::Unavailable
         }
+        // An answer refused whole (a DTD, too large, a redirect elsewhere)
+        // is no passing fault.
+        (
+            WebDavError::Request(RequestError::Client(
+                TransportError::Connect { .. } | TransportError::Timeout { .. },
+            )),
+            _,
+        ) => ErrorKind::Unavailable,
+        (WebDavError::Request(RequestError::Client(_)), _) => ErrorKind::Invalid,
         (WebDavError::Request(_), _) => ErrorKind::Unavailable,
         _ => ErrorKind::Invalid,
     };
@@ -465,6 +484,38 @@ impl Inner {
         Ok(format!("{}{segment}/", layout.home))
     }
 
+    /// The id of the item a server's answer names at `href`: its last
+    /// segment, as the server spells it, when `href` is a resource directly
+    /// inside the collection at `collection` on the store's origin. Any other
+    /// href (another collection, `..`, another host) refuses the whole
+    /// answer: skipping the item would read as a delete.
+    fn member_id(&self, collection: &str, href: &str) -> Result<String> {
+        let base = self.client.base_url();
+        let path = match href.parse::<Uri>() {
+            Ok(uri) if uri.scheme().is_some() => (uri.scheme() == base.scheme()
+                && uri.authority() == base.authority())
+            .then(|| uri.path().to_string()),
+            _ => Some(href.to_string()),
+        };
+        let member = path.and_then(|path| {
+            let (parent, name) = path.rsplit_once('/')?;
+            let decoded = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+            let plain = !matches!(decoded.as_ref(), "" | "." | "..")
+                && !decoded.contains('/')
+                && !decoded.chars().any(char::is_control);
+            (plain && same_segments(&format!("{parent}/"), collection)).then(|| name.to_string())
+        });
+        member.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Invalid,
+                format!(
+                    "{collection}: the server's answer names `{}`, which is not an item of this collection; answer refused",
+                    href.escape_debug()
+                ),
+            )
+        })
+    }
+
     fn item_href(collection_href: &str, id: &str) -> Result<String> {
         if id.is_empty() || id.contains('/') || id == "." || id == ".." {
             return Err(
@@ -571,7 +622,7 @@ impl Inner {
             }
             let Some(etag) = resource.etag else { continue };
             items.push(Listed {
-                id: item_id(&resource.href),
+                id: self.member_id(&href, &resource.href)?,
                 version: etag,
             });
         }
@@ -611,10 +662,10 @@ impl Inner {
                 .map(|r| r.resources),
         }
         .map_err(|err| dav_error(&format!("multiget in {href}"), err))?;
-        let mut by_id: HashMap<String, libdav::FetchedResource> = resources
-            .into_iter()
-            .map(|r| (item_id(&r.href), r))
-            .collect();
+        let mut by_id: HashMap<String, libdav::FetchedResource> = HashMap::new();
+        for resource in resources {
+            by_id.insert(self.member_id(href, &resource.href)?, resource);
+        }
         Ok(ids
             .iter()
             .map(|id| {
@@ -818,27 +869,37 @@ impl Inner {
         let parsed = report.parse_response(&head, &body).map_err(|err| {
             Error::new(ErrorKind::Invalid, format!("sync-collection {href}: {err}"))
         })?;
+        let mut changed = Vec::new();
+        for resource in parsed.changed {
+            if resource.resource_type.is_collection || dir(&resource.href) == href {
+                continue;
+            }
+            if let Some(version) = resource.etag {
+                changed.push(Listed {
+                    id: self.member_id(&href, &resource.href)?,
+                    version,
+                });
+            }
+        }
+        let deleted = parsed
+            .deleted
+            .iter()
+            .map(|h| self.member_id(&href, h))
+            .collect::<Result<_>>()?;
         Ok(Changes {
-            changed: parsed
-                .changed
-                .into_iter()
-                .filter(|r| !r.resource_type.is_collection && dir(&r.href) != href)
-                .filter_map(|r| {
-                    Some(Listed {
-                        id: item_id(&r.href),
-                        version: r.etag?,
-                    })
-                })
-                .collect(),
-            deleted: parsed.deleted.iter().map(|h| item_id(h)).collect(),
+            changed,
+            deleted,
             token: parsed.new_sync_token,
         })
     }
 }
 
-/// An item's id: its href's last segment, as the server spells it.
-fn item_id(href: &str) -> String {
-    href.rsplit('/').next().unwrap_or_default().to_string()
+/// Whether two paths name the same segments once percent-decoded.
+fn same_segments(a: &str, b: &str) -> bool {
+    fn decode(segment: &str) -> std::borrow::Cow<'_, str> {
+        percent_encoding::percent_decode_str(segment).decode_utf8_lossy()
+    }
+    a.split('/').map(decode).eq(b.split('/').map(decode))
 }
 
 fn stale(href: &str, id: &str, expected: &str, actual: &str) -> Error {

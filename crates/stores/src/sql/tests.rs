@@ -342,6 +342,17 @@ async fn injection(url: &str) {
         ),
         table_config(&name, None, &[("given_name", "first_name`")]),
         table_config(&name, Some("deleted at"), &[]),
+        table_config(&name, None, &[("given_name", "x\"; DROP TABLE t; --")]),
+        table_config(&name, None, &[("uid", "u'); DROP TABLE t; --")]),
+        TableConfig {
+            id: "id\" OR 1=1 --".into(),
+            ..table_config(&name, None, &[])
+        },
+        TableConfig {
+            version: "version = 0; DROP TABLE t".into(),
+            ..table_config(&name, None, &[])
+        },
+        table_config(&format!("{name}\u{0}"), None, &[]),
     ];
     for table in attempts {
         let config = SqlConfig {

@@ -148,6 +148,74 @@ async fn safe_uids_name_the_file_and_case_matters() {
     assert_eq!(store.list(ROOT).await.unwrap().len(), 2);
 }
 
+/// Every hostile UID gets a generated name inside the folder, its item is
+/// read back whole, and a second create of it finds it (no twin).
+#[tokio::test]
+async fn hostile_uids_stay_inside_the_folder() {
+    let (temp, root, store) = vdir(Kind::Contact);
+    let long = "x".repeat(5000);
+    let uids = [
+        "..",
+        "../..",
+        "/etc/passwd",
+        "a\\b",
+        "nul\u{0}",
+        "line\nbreak",
+        "esc\u{1b}[2J",
+        "del\u{7f}",
+        "tab\there",
+        "spoof\u{202e}fdp.exe",
+        "zero\u{200b}width",
+        long.as_str(),
+    ];
+    for uid in uids {
+        let written = store.create(ROOT, &new_item(contact(uid))).await.unwrap();
+        assert_eq!(written.id.len(), 36, "{uid:?}: {}", written.id);
+        let again = store.create(ROOT, &new_item(contact(uid))).await.unwrap();
+        assert_eq!(again, written, "{uid:?}");
+    }
+    assert_eq!(
+        names_in(temp.path()),
+        ["book"],
+        "nothing escaped the folder"
+    );
+    let names = names_in(&root);
+    assert_eq!(names.len(), uids.len());
+    let fetched = store.fetch(ROOT, &names).await.unwrap();
+    let mut back: Vec<String> = fetched.into_iter().map(|f| f.unwrap().record.uid).collect();
+    back.sort();
+    let mut sent: Vec<String> = uids.iter().map(|u| u.to_string()).collect();
+    sent.sort();
+    assert_eq!(back, sent);
+}
+
+/// UIDs differing only by case are two items in two files on a
+/// case-sensitive filesystem. (On a case-insensitive one both names are one
+/// file: the second create finds the first item there and is refused as
+/// `AlreadyExists`, so the first is never overwritten — see
+/// `create_refuses_a_file_holding_another_item`.)
+#[tokio::test]
+async fn uids_differing_by_case_are_two_items() {
+    let (_temp, root, store) = vdir(Kind::Contact);
+    for uid in ["Alice", "alice", "ALICE"] {
+        store
+            .create(ROOT, &new_item(contact(uid).with("note", Value::text(uid))))
+            .await
+            .unwrap();
+    }
+    assert_eq!(names_in(&root), ["ALICE.vcf", "Alice.vcf", "alice.vcf"]);
+    for uid in ["Alice", "alice", "ALICE"] {
+        let item = store
+            .fetch(ROOT, &[format!("{uid}.vcf")])
+            .await
+            .unwrap()
+            .remove(0)
+            .unwrap();
+        assert_eq!(item.record.uid, uid);
+        assert_eq!(item.record.fields.get("note"), Some(&Value::text(uid)));
+    }
+}
+
 const CARD_WITH_EXTRAS: &str = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:extras\r\n\
     FN:Grace Hopper\r\nN:Hopper;Grace;;;\r\nNOTE:first note\r\n\
     X-UNKNOWN-THING;X-PARAM=1:keep me\r\nX-ABLABEL:also kept\r\nEND:VCARD\r\n";
