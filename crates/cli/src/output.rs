@@ -29,6 +29,9 @@ fn print_failures(outcome: &RunOutcome) {
             eprintln!("error: {f}");
         }
     }
+    for e in &outcome.errors {
+        eprintln!("error: {e}");
+    }
 }
 
 pub fn plan(outcome: &RunOutcome, json: bool) {
@@ -44,7 +47,8 @@ pub fn plan(outcome: &RunOutcome, json: bool) {
                 })
             })
             .collect();
-        println!("{}", json!({ "pairs": pairs }));
+        let errors: Vec<String> = outcome.errors.iter().map(|e| e.to_string()).collect();
+        println!("{}", json!({ "pairs": pairs, "errors": errors }));
     } else {
         for p in &outcome.pairs {
             println!(

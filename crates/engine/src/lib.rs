@@ -58,6 +58,9 @@ pub struct RunOutcome {
     /// The run's id; `None` for a plan.
     pub run: Option<i64>,
     pub pairs: Vec<PairOutcome>,
+    /// Pairs that stopped on an error (a store that cannot be opened or
+    /// listed); the other pairs of the run went on.
+    pub errors: Vec<EngineError>,
 }
 
 impl RunOutcome {
@@ -66,9 +69,9 @@ impl RunOutcome {
         self.pairs.iter().any(|p| p.brake.is_some())
     }
 
-    /// True when some item failed.
+    /// True when some pair or item failed.
     pub fn failed(&self) -> bool {
-        self.pairs.iter().any(|p| !p.report.failures.is_empty())
+        !self.errors.is_empty() || self.pairs.iter().any(|p| !p.report.failures.is_empty())
     }
 }
 
@@ -190,6 +193,7 @@ impl Engine {
         let mut outcome = RunOutcome {
             run,
             pairs: Vec::new(),
+            errors: Vec::new(),
         };
         let result = self
             .sync_pairs(&pairs, run.unwrap_or(0), opts, &mut outcome)
@@ -213,6 +217,8 @@ impl Engine {
         opts: &Options<'_>,
         outcome: &mut RunOutcome,
     ) -> Result<(), EngineError> {
+        // A pair whose store fails is reported and the next pair goes on;
+        // a config error or a failing state database stops the run.
         for pair in pairs {
             let open = self.open_pair(pair)?;
             let sides = Sides {
@@ -221,13 +227,14 @@ impl Engine {
                 a_name: &pair.a,
                 b_name: &pair.b,
             };
-            let result = sync::run_pair(pair, sides, self.state.as_mut(), run, opts)
-                .await
-                .map_err(|source| EngineError::Pair {
+            match sync::run_pair(pair, sides, self.state.as_mut(), run, opts).await {
+                Ok(result) => outcome.pairs.push(result),
+                Err(PairError::State(e)) => return Err(EngineError::State(e)),
+                Err(source) => outcome.errors.push(EngineError::Pair {
                     pair: pair.name.clone(),
                     source,
-                })?;
-            outcome.pairs.push(result);
+                }),
+            }
         }
         Ok(())
     }
@@ -253,6 +260,7 @@ impl Engine {
         let mut outcome = RunOutcome {
             run: Some(run),
             pairs: Vec::new(),
+            errors: Vec::new(),
         };
         let result = self
             .sync_pairs(std::slice::from_ref(&pair), run, &opts, &mut outcome)

@@ -1,14 +1,12 @@
 //! End-to-end scenarios against real Radicale and Xandikos servers: the
 //! engine run from a config file, as `tandem sync` runs it.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use tandem_engine::{Config, Engine, Options, RunOutcome};
 use tandem_record::Kind;
 use tandem_store::{conformance, NewItem, Store, ROOT};
+use tandem_stores::dav::proxy::{Fault, Proxy};
 use tandem_stores::dav::testing::{Server, ServerKind, USER};
 use tandem_stores::dav::Protocol;
 
@@ -52,8 +50,14 @@ fn writes(run: &RunOutcome) -> u64 {
     run.pairs.iter().map(|p| p.report.writes()).sum()
 }
 
+/// Failed items, plus pairs that stopped on a store error.
 fn failures(run: &RunOutcome) -> usize {
-    run.pairs.iter().map(|p| p.report.failures.len()).sum()
+    run.errors.len()
+        + run
+            .pairs
+            .iter()
+            .map(|p| p.report.failures.len())
+            .sum::<usize>()
 }
 
 async fn all_notes(store: &dyn Store) -> Vec<(String, String)> {
@@ -333,86 +337,7 @@ async fn collection_deleted_on_the_server_brakes() {
     );
 }
 
-/// A proxy in front of a server that answers 500 to its first `failing`
-/// requests, then passes everything through.
-fn flaky_proxy(target: u16, failing: usize) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let count = Arc::new(AtomicUsize::new(0));
-    std::thread::spawn(move || {
-        for client in listener.incoming().take(10_000) {
-            let Ok(client) = client else { continue };
-            let count = Arc::clone(&count);
-            std::thread::spawn(move || proxy_connection(client, target, &count, failing));
-        }
-    });
-    port
-}
-
-/// Reads one request (headers + Content-Length body) from `from`.
-fn read_request(from: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            while buf.len() < end + 4 + length {
-                let n = from.read(&mut chunk).ok()?;
-                if n == 0 {
-                    return None;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            return Some(buf);
-        }
-        let n = from.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-fn proxy_connection(mut client: TcpStream, target: u16, count: &AtomicUsize, failing: usize) {
-    while let Some(request) = read_request(&mut client) {
-        if count.fetch_add(1, Ordering::SeqCst) < failing {
-            let _ = client
-                .write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n");
-            continue;
-        }
-        // One upstream connection per request, closed by the server.
-        let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", target)) else {
-            return;
-        };
-        let text = String::from_utf8_lossy(&request).replacen(
-            "\r\n\r\n",
-            "\r\nConnection: close\r\n\r\n",
-            1,
-        );
-        let request = if text.len() == request.len() + 19 {
-            text.into_bytes()
-        } else {
-            request
-        };
-        if upstream.write_all(&request).is_err() {
-            return;
-        }
-        let mut answer = Vec::new();
-        if upstream.read_to_end(&mut answer).is_err() {
-            return;
-        }
-        // The answer was framed for a closing connection: close ours too.
-        let _ = client.write_all(&answer);
-        return;
-    }
-}
-
-/// A server answering 500 for a while: retries absorb a short outage, a
+/// A server answering 503 for a while: retries absorb a short outage, a
 /// longer one fails the run without losing anything, and the next run
 /// converges.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -420,7 +345,10 @@ async fn server_errors_for_a_while_then_converges() {
     let Some(server) = Server::start(ServerKind::Radicale) else {
         return;
     };
-    let port = flaky_proxy(server.port, 8);
+    // The first eight requests are answered 503, then all pass through.
+    let proxy = Proxy::start(server.port);
+    proxy.script(None, std::iter::repeat_n(Fault::ServerError, 8));
+    let port = proxy.port();
     let dir = tempfile::tempdir().unwrap();
     let vdir = dir.path().join("cards");
     std::fs::create_dir(&vdir).unwrap();

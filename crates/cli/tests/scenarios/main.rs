@@ -2,8 +2,8 @@
 //! Each test is a short script — change something on a side, sync — with
 //! the expected end state beside it.
 
-mod crm;
 mod calendar;
+mod crm;
 mod faults;
 mod harness;
 mod mapping;
@@ -662,4 +662,24 @@ fn kill_during_a_large_sync_then_rerun_converges() {
             .contains("created 0/0, updated 0/0, deleted 0/0"),
         "{again:?}"
     );
+}
+
+#[test]
+fn a_pair_whose_server_is_down_does_not_stop_the_next_pair() {
+    let s = Scenario::new("contact", "");
+    // Pair `down` first: its server refuses connections.
+    let config = "[stores.a]\ntype = \"vdir\"\npath = \"a\"\n\n[stores.b]\ntype = \"vdir\"\npath = \"b\"\n\n\
+        [stores.gone]\ntype = \"carddav\"\nurl = \"http://127.0.0.1:9/dav/\"\ntimeout = 2\nretries = 0\n\n\
+        [[pairs]]\nname = \"down\"\na = \"a\"\nb = \"gone\"\nkind = \"contact\"\n\n\
+        [[pairs]]\nname = \"p\"\na = \"a\"\nb = \"b\"\nkind = \"contact\"\n";
+    std::fs::write(s.dir.path().join("tandem.toml"), config).expect("write config");
+    two_cards(&s);
+    let run = s.tandem(&["sync"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("pair `down`"), "{run:?}");
+    assert!(run.stderr.contains("gone"), "{run:?}");
+    assert!(run.stdout.contains("p: created 0/2"), "{run:?}");
+    assert_eq!(s.files("b").len(), 2);
+    let history = s.tandem(&["history", "--json"]);
+    assert!(history.stdout.contains("partial"), "{history:?}");
 }
