@@ -135,11 +135,88 @@ def etags(url):
         rows.append(f"{href}\t{resp.findtext('.//D:getetag', '', ns)}")
     print("\n".join(sorted(rows)))
 
+def sync(url, token=""):
+    # One sync-collection report since TOKEN (none: everything); prints the
+    # new token. From no token on a fresh collection it also makes a server
+    # that keeps a change history (Radicale's history cache, written on each
+    # PUT) build it.
+    c, path = conn(url)
+    body = ('<?xml version="1.0" encoding="utf-8"?><D:sync-collection xmlns:D="DAV:">'
+            f'<D:sync-token>{token}</D:sync-token><D:sync-level>1</D:sync-level>'
+            '<D:prop><D:getetag/></D:prop></D:sync-collection>')
+    status, text = request(c, "REPORT", path, body, {"Depth": "1", "Content-Type": "application/xml"})
+    if status != 207:
+        sys.exit(f"REPORT sync-collection {url}: {status} {text[:300]!r}")
+    print(ET.fromstring(text).findtext("{DAV:}sync-token", ""))
+
+def phone(folder):
+    # Spells multi-valued TYPE parameters as iOS and macOS exports do
+    # (EMAIL;type=INTERNET;type=WORK:), which a server like Radicale
+    # re-spells (EMAIL;TYPE=INTERNET,WORK:) when it stores the card.
+    changed = 0
+    for name in sorted(n for n in os.listdir(folder) if n.endswith(".vcf")):
+        path = os.path.join(folder, name)
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+        lines = []
+        for line in text.split("\r\n"):
+            head, sep, value = line.partition(":")
+            if sep and not line.startswith((" ", "\t")) and ";" in head:
+                prop, *params = head.split(";")
+                spelled = []
+                for param in params:
+                    key, _, values = param.partition("=")
+                    if key.upper() == "TYPE":
+                        spelled.extend("type=" + v for v in values.split(","))
+                    else:
+                        spelled.append(param)
+                line = ";".join([prop] + spelled) + sep + value
+            lines.append(line)
+        exported = "\r\n".join(lines)
+        if exported != text:
+            changed += 1
+            with open(path, "w", encoding="utf-8", newline="") as f:
+                f.write(exported)
+    print(changed)
+
 cmd, args = sys.argv[1], sys.argv[2:]
-{"mkcol": mkcol, "put": put, "etags": etags}[cmd](*args)
+{"mkcol": mkcol, "put": put, "etags": etags, "sync": sync, "phone": phone}[cmd](*args)
 PY
 }
 davtool() { python3 "$BENCH_DIR/davtool.py" "$@"; }
+
+# Rewrites each card of a folder the way Radicale's PUT does before storing
+# it (radicale/app/put.py: read_components, check_and_sanitize_items, then
+# Item.serialize(), which re-serialises through vobject: properties sorted,
+# parameters re-spelled), using the Radicale of the venv, so cards placed
+# straight into its storage read as if they had been uploaded. Prints how
+# many cards came out different from their source.
+write_radicale_rewrite() {
+    cat >"$BENCH_DIR/radicale_rewrite.py" <<'PY'
+import multiprocessing, os, sys
+import radicale.item as radicale_item
+
+def rewrite(job):
+    src, dst, collection_path = job
+    with open(src, encoding="utf-8", newline="") as f:
+        text = f.read()
+    items = radicale_item.read_components(text)
+    radicale_item.check_and_sanitize_items(
+        items, max_vevent_rrule_occurrence=10000, is_collection=False, tag="VADDRESSBOOK")
+    stored = radicale_item.Item(collection_path=collection_path, vobject_item=items[0]).serialize()
+    with open(dst, "w", encoding="utf-8", newline="") as f:
+        f.write(stored)
+    return stored != text
+
+if __name__ == "__main__":
+    src, dst, collection_path = sys.argv[1:4]
+    os.makedirs(dst, exist_ok=True)
+    jobs = [(os.path.join(src, n), os.path.join(dst, n), collection_path)
+            for n in sorted(os.listdir(src)) if n.endswith(".vcf")]
+    with multiprocessing.Pool() as pool:
+        print(sum(pool.imap_unordered(rewrite, jobs, chunksize=200)))
+PY
+}
 count_server() { davtool etags "$1" | grep -c . || true; }
 count_cards() { find "$1" -maxdepth 1 -name '*.vcf' | wc -l; }
 
@@ -158,7 +235,7 @@ start_server() {
     case "$name" in
         radicale)
             "$TANDEM_VENV/bin/radicale" --config "" --server-hosts "127.0.0.1:$port" \
-                --storage-filesystem-folder "$STORAGE" --auth-type none --logging-level error \
+                --storage-filesystem-folder "$STORAGE" --auth-type none --logging-level info \
                 </dev/null >"$BENCH_DIR/logs/$name-server.log" 2>&1 &
             HOME_PATH="/$DAV_USER/"
             ;;
@@ -313,9 +390,43 @@ tandem_wrote_nothing() {
 # changed_etags BEFORE AFTER — how many items were rewritten, added or removed.
 changed_etags() { comm -3 "$1" "$2" | wc -l; }
 
-# Places the BIG_N cards straight into the collection COLL's storage folder.
+# writes_sent SERVER COLL — PUT and DELETE requests the server has logged for
+# collection COLL so far (Radicale at log level info, Xandikos's access log).
+# Counts what a tool sent even when the server stored the same bytes again
+# and the ETag did not move.
+writes_sent() {
+    grep -cE "(PUT|DELETE) response status for '[^']*/$2/|\"(PUT|DELETE) [^ ]*/$2/" \
+        "$BENCH_DIR/logs/$1-server.log" || true
+}
+
+# The BIG_N cards as SERVER would hold them after a PUT each: Radicale
+# re-serialises every card; Xandikos stores a vCard's bytes as sent
+# (xandikos/vcard.py's VCardFile keeps File.normalized(), which returns the
+# content unchanged). Sets SERVER_CARDS.
+server_cards() { # SERVER
+    case "$1" in
+        radicale)
+            SERVER_CARDS="$BENCH_DIR/cards-big-radicale"
+            if [[ ! -d "$SERVER_CARDS" ]]; then
+                local changed
+                changed="$("$TANDEM_VENV/bin/python" "$BENCH_DIR/radicale_rewrite.py" \
+                    "$BENCH_DIR/cards-big" "$SERVER_CARDS" "$DAV_USER/big")" \
+                    || fail "rewriting the cards as Radicale stores them failed"
+                note "radicale: $changed of $BIG_N cards are stored differently from the local copy"
+            fi
+            ;;
+        xandikos)
+            SERVER_CARDS="$BENCH_DIR/cards-big"
+            ;;
+    esac
+}
+
+# Places the BIG_N cards, as the server would have stored them, straight into
+# the collection COLL's storage folder.
 seed_collection() { # SERVER COLL
-    local server="$1" coll="$2" src="$BENCH_DIR/cards-big"
+    local server="$1" coll="$2" src
+    server_cards "$server"
+    src="$SERVER_CARDS"
     case "$server" in
         radicale)
             local dir="$STORAGE/collection-root/$DAV_USER/$coll"
@@ -371,15 +482,23 @@ run_server() {
         cp -a "$BENCH_DIR/cards-big" "$dir/local"
         seed_collection "$server" "big-$tool"
         # Untimed listing: checks the seeding and warms the server's caches
-        # (Radicale's item cache) so neither tool pays for it.
+        # (Radicale's item cache) so neither tool pays for it. Then one
+        # sync-collection report, untimed: it writes what each PUT would
+        # have left behind besides the card (Radicale's history cache, one
+        # fsynced file per item), which a client asking for changes would
+        # otherwise pay for on the first sync.
         davtool etags "$url" >"$dir/etags-0"
+        davtool sync "$url" >/dev/null
         got="$(grep -c . "$dir/etags-0" || true)"
         [[ "$got" == "$BIG_N" ]] || fail "$server: seeded $got of $BIG_N cards into $url"
         tool_cmd "$tool" "$dir" "$url"
 
         local check scenario i=0
         for scenario in first noop; do
+            local sent_before
+            sent_before="$(writes_sent "$server" "big-$tool")"
             measure "$logs-$scenario-$tool.log" "${SYNC_CMD[@]}" || true
+            RESULT["$server|$scenario|$tool sent"]="$(($(writes_sent "$server" "big-$tool") - sent_before))"
             i=$((i + 1))
             davtool etags "$url" >"$dir/etags-$i"
             check=""
@@ -400,6 +519,14 @@ run_server() {
                 break
             fi
         done
+        # The no-op's floor: the server's own time for one sync-collection
+        # report with a valid token, nothing having changed.
+        if [[ "$tool" == tandem ]]; then
+            local token
+            token="$(davtool sync "$url")"
+            measure "$logs-noop-floor.log" python3 "$BENCH_DIR/davtool.py" sync "$url" "$token" || true
+            record "$server" noop floor ""
+        fi
     done
     stop_server
     [[ "${BENCH_KEEP:-}" == 1 ]] || rm -rf "$BENCH_DIR/$server"
@@ -423,24 +550,26 @@ declare -A SCENARIO_LABEL=(
 
 render_table() {
     local server s
-    echo "| server | scenario | tandem s | tandem MB | vdirsyncer s | vdirsyncer MB | PUT-loop floor s | floor MB | tandem ÷ floor | vdirsyncer ÷ floor | server items changed (tandem / vdirsyncer) |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    echo "| server | scenario | tandem s | tandem MB | vdirsyncer s | vdirsyncer MB | floor s | floor MB | tandem ÷ floor | vdirsyncer ÷ floor | writes sent (tandem / vdirsyncer) | server items changed (tandem / vdirsyncer) |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
     for server in "${DONE_SERVERS[@]}"; do
         for s in upload first noop; do
-            local t v f tr="" vr="" w=""
+            local t v f tr="" vr="" w="" sent=""
             t="$(cell "$server|$s|tandem s")"
             v="$(cell "$server|$s|vdirsyncer s")"
             f="$(cell "$server|$s|floor s")"
-            if [[ "$s" == upload ]]; then
+            if [[ "$s" != first ]]; then
                 tr="$(ratio "$t" "$f")"
                 vr="$(ratio "$v" "$f")"
-            else
-                w="$(cell "$server|$s|tandem writes") / $(cell "$server|$s|vdirsyncer writes")"
             fi
-            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+            if [[ "$s" != upload ]]; then
+                w="$(cell "$server|$s|tandem writes") / $(cell "$server|$s|vdirsyncer writes")"
+                sent="$(cell "$server|$s|tandem sent") / $(cell "$server|$s|vdirsyncer sent")"
+            fi
+            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
                 "$server" "${SCENARIO_LABEL[$s]}" "$t" "$(cell "$server|$s|tandem MB")" \
                 "$v" "$(cell "$server|$s|vdirsyncer MB")" "$f" "$(cell "$server|$s|floor MB")" \
-                "$tr" "$vr" "$w"
+                "$tr" "$vr" "$sent" "$w"
         done
     done
 }
@@ -460,7 +589,8 @@ write_results() {
         echo "$(load_summary)."
         echo "tandem: $TANDEM_DESC; $VDIRSYNCER_DESC; $RADICALE_DESC; $XANDIKOS_DESC."
         echo "Wall seconds and peak RSS (MiB) per run, from GNU time; '–' = not applicable."
-        echo "Floor: one keep-alive connection PUTting each card with If-None-Match: * (Python http.client)."
+        echo "Floor: upload, one keep-alive connection PUTting each card with If-None-Match: * (Python http.client); no-op, one sync-collection REPORT with a valid token (the same client)."
+        echo "Writes sent: PUT and DELETE requests the server logged for the collection during the run."
         echo "Server items changed: items whose ETag moved (or appeared/vanished) across the run, from PROPFIND before and after."
         echo
         render_table
@@ -489,11 +619,14 @@ main() {
     RADICALE_DESC="Radicale $("$TANDEM_VENV/bin/radicale" --version)"
     XANDIKOS_DESC="Xandikos $("$TANDEM_VENV/bin/xandikos" --version 2>&1 | tail -n 1)"
     write_davtool
+    write_radicale_rewrite
 
     note "generating $UPLOAD_N and $BIG_N cards"
-    rm -rf "$BENCH_DIR/cards-up" "$BENCH_DIR/cards-big"
+    rm -rf "$BENCH_DIR/cards-up" "$BENCH_DIR/cards-big" "$BENCH_DIR/cards-big-radicale"
     python3 "$GEN" gen "$BENCH_DIR/cards-up" "$UPLOAD_N" --seed 1 2>/dev/null
     python3 "$GEN" gen "$BENCH_DIR/cards-big" "$BIG_N" --seed 2 2>/dev/null
+    # The big address book as a phone exports it; see davtool's phone().
+    note "$(davtool phone "$BENCH_DIR/cards-big") of $BIG_N cards spell TYPE as a phone exports it"
 
     DONE_SERVERS=()
     local server
@@ -502,7 +635,7 @@ main() {
         run_server "$server"
         write_results # after each server, so an interrupted run keeps what it measured
     done
-    [[ "${BENCH_KEEP:-}" == 1 ]] || rm -rf "$BENCH_DIR/cards-up" "$BENCH_DIR/cards-big"
+    [[ "${BENCH_KEEP:-}" == 1 ]] || rm -rf "$BENCH_DIR/cards-up" "$BENCH_DIR/cards-big" "$BENCH_DIR/cards-big-radicale"
     write_results
 
     echo

@@ -23,6 +23,7 @@ mod undo;
 pub use echo::Echoes;
 pub use undo::{undo_run, UndoReport};
 
+use futures_util::{stream, StreamExt};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tandem_plan::{Entry, ItemPlan, Outcome, Write};
@@ -182,7 +183,6 @@ pub(crate) fn raw_of(image: &Image) -> Option<Raw> {
 struct Pending<'p> {
     item: usize,
     write: &'p Write,
-    entry: JournalEntry,
 }
 
 fn journal_entry(
@@ -310,7 +310,7 @@ fn seen_of(current: Option<&tandem_plan::Current>) -> Option<Seen> {
 pub async fn apply_chunk(
     ctx: &Context<'_>,
     entries: &[Entry],
-    plans: &[ItemPlan],
+    plans: Vec<ItemPlan>,
     fetched: &Fetched,
     open_conflicts: &HashMap<String, i64>,
     state: &mut dyn StateStore,
@@ -321,77 +321,112 @@ pub async fn apply_chunk(
 
     // 1. Journal every write as pending, before making any.
     let mut pending: Vec<Pending<'_>> = Vec::new();
+    let mut journal: Vec<JournalEntry> = Vec::new();
     for (i, plan) in plans.iter().enumerate() {
         for write in &plan.writes {
-            pending.push(Pending {
-                item: i,
-                write,
-                entry: journal_entry(ctx, plan, write, fetched),
-            });
+            pending.push(Pending { item: i, write });
+            journal.push(journal_entry(ctx, plan, write, fetched));
         }
     }
-    let entries_to_log: Vec<JournalEntry> = pending.iter().map(|p| p.entry.clone()).collect();
-    let seqs = if entries_to_log.is_empty() {
+    let seqs = if journal.is_empty() {
         Vec::new()
     } else {
-        state.journal_pending(&entries_to_log)?
+        state.journal_pending(&journal)?
     };
+    // Only the ids are needed from here on (to name a failed write).
+    let journal_ids: Vec<Option<String>> = journal.into_iter().map(|e| e.id).collect();
 
-    // 2. Make the writes, item by item; an item's later writes are skipped
-    //    once one of its writes failed.
+    // 2. Make the writes: an item's writes one after another (its later
+    //    writes skipped once one failed), up to the stores' concurrency of
+    //    items at once. Outcomes are taken in plan order, so reports and
+    //    state read the same however the writes interleaved.
     let mut batch = Batch::new(ctx.pair, ctx.collection);
     let mut written: HashMap<(usize, Side), Option<Written>> = HashMap::new();
     let mut failed = vec![false; plans.len()];
-    for (p, seq) in pending.iter().zip(&seqs) {
-        if failed[p.item] {
-            continue;
-        }
-        let plan = &plans[p.item];
-        let side = p.write.side();
-        match write_one(ctx, plan, p.write, fetched).await {
-            Ok(result) => {
-                crash_point();
-                let s = index(side);
-                match p.write {
-                    Write::Create { .. } => report.created[s] += 1,
-                    Write::Update { .. } => report.updated[s] += 1,
-                    Write::Delete { .. } => report.deleted[s] += 1,
+    let in_flight = Side::BOTH
+        .iter()
+        .map(|side| ctx.sides.store(*side).concurrent_writes())
+        .min()
+        .unwrap_or(1)
+        .max(1);
+    {
+        let by_item = pending
+            .chunk_by(|x, y| x.item == y.item)
+            .scan(0, |at, group| {
+                let first = *at;
+                *at += group.len();
+                Some((first, group))
+            });
+        let plans_ref = &plans;
+        let outcomes = stream::iter(by_item)
+            .map(|(first, group)| async move {
+                let mut results = Vec::with_capacity(group.len());
+                for p in group {
+                    let result = write_one(ctx, &plans_ref[p.item], p.write, fetched).await;
+                    if result.is_ok() {
+                        crash_point();
+                    }
+                    let stop = result.is_err();
+                    results.push(result);
+                    if stop {
+                        break;
+                    }
                 }
-                let deleted = match p.write {
-                    Write::Delete { id, .. } => Some(id.as_str()),
-                    _ => None,
-                };
-                echoes.record(side, deleted, result.as_ref());
-                batch.done.push((
-                    *seq,
-                    result.as_ref().map(|w| w.id.clone()),
-                    result.as_ref().map(|w| w.version.clone()),
-                    None,
-                ));
-                written.insert((p.item, side), result);
-            }
-            Err(err) => {
-                failed[p.item] = true;
-                if err.kind == ErrorKind::PreconditionFailed {
-                    tracing::info!(uid = %plan.uid, "changed during the sync; planning again");
-                    report.replan.push(plan.uid.clone());
-                } else {
-                    let item = err
-                        .id
-                        .clone()
-                        .or_else(|| p.entry.id.clone())
-                        .unwrap_or_else(|| plan.uid.clone());
-                    report.failures.push(Failure {
-                        store: ctx.sides.name(side).to_string(),
-                        collection: ctx.collection.to_string(),
-                        item,
-                        reason: format!(
-                            "{} failed: {}: {}",
-                            p.write_name(),
-                            err.kind.as_str(),
-                            err.message
-                        ),
-                    });
+                (first, results)
+            })
+            .buffered(in_flight);
+        futures_util::pin_mut!(outcomes);
+        while let Some((first, results)) = outcomes.next().await {
+            for (offset, result) in results.into_iter().enumerate() {
+                let p = &pending[first + offset];
+                let seq = &seqs[first + offset];
+                let plan = &plans[p.item];
+                let side = p.write.side();
+                match result {
+                    Ok(result) => {
+                        let s = index(side);
+                        match p.write {
+                            Write::Create { .. } => report.created[s] += 1,
+                            Write::Update { .. } => report.updated[s] += 1,
+                            Write::Delete { .. } => report.deleted[s] += 1,
+                        }
+                        let deleted = match p.write {
+                            Write::Delete { id, .. } => Some(id.as_str()),
+                            _ => None,
+                        };
+                        echoes.record(side, deleted, result.as_ref());
+                        batch.done.push((
+                            *seq,
+                            result.as_ref().map(|w| w.id.clone()),
+                            result.as_ref().map(|w| w.version.clone()),
+                            None,
+                        ));
+                        written.insert((p.item, side), result);
+                    }
+                    Err(err) => {
+                        failed[p.item] = true;
+                        if err.kind == ErrorKind::PreconditionFailed {
+                            tracing::info!(uid = %plan.uid, "changed during the sync; planning again");
+                            report.replan.push(plan.uid.clone());
+                        } else {
+                            let item = err
+                                .id
+                                .clone()
+                                .or_else(|| journal_ids[first + offset].clone())
+                                .unwrap_or_else(|| plan.uid.clone());
+                            report.failures.push(Failure {
+                                store: ctx.sides.name(side).to_string(),
+                                collection: ctx.collection.to_string(),
+                                item,
+                                reason: format!(
+                                    "{} failed: {}: {}",
+                                    p.write_name(),
+                                    err.kind.as_str(),
+                                    err.message
+                                ),
+                            });
+                        }
+                    }
                 }
             }
         }
@@ -399,11 +434,12 @@ pub async fn apply_chunk(
 
     // 3. Record outcomes for items whose writes all succeeded; they reach
     //    the state when `settle` has made the writes durable.
-    for (i, (plan, entry)) in plans.iter().zip(entries).enumerate() {
+    drop(pending);
+    for (i, (plan, entry)) in plans.into_iter().zip(entries).enumerate() {
         if failed[i] {
             continue;
         }
-        match &plan.outcome {
+        match plan.outcome {
             Outcome::Keep => {}
             Outcome::Link { base } => {
                 let seen = |side: Side| match written.get(&(i, side)) {
@@ -420,7 +456,10 @@ pub async fn apply_chunk(
                         a: seen(Side::A),
                         b: seen(Side::B),
                     },
-                    base: strip_modified(base),
+                    base: Record {
+                        modified: None,
+                        ..base
+                    },
                 });
                 if let Some(id) = open_conflicts.get(&plan.uid) {
                     batch.settled.push(*id);
@@ -538,12 +577,6 @@ pub async fn settle(
         state.commit(&batch)?;
     }
     Ok(Vec::new())
-}
-
-fn strip_modified(record: &Record) -> Record {
-    let mut r = record.clone();
-    r.modified = None;
-    r
 }
 
 impl Pending<'_> {

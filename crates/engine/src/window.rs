@@ -135,6 +135,18 @@ impl TimeWindow {
         }
     }
 
+    /// The window for every instant of the UTC day `day` (days since
+    /// 1970-01-01): from the day's start less `past` to its end plus
+    /// `future`. An expanded side places its window so, and moves it once
+    /// a day (`expand.rs`).
+    pub fn on_day(&self, day: i64) -> Window {
+        let start = day.saturating_mul(86_400);
+        Window {
+            from: self.at(start).from,
+            to: self.at(start.saturating_add(86_400)).to,
+        }
+    }
+
     /// Whether `record` has an occurrence in the window around `now`. A
     /// record with no time at all (a task without start or due date) is
     /// always in scope: there is nothing to judge it by.
@@ -267,6 +279,29 @@ mod tests {
         .expect_err("contacts have no time")
         .to_string();
         assert!(err.contains("events and tasks"), "{err}");
+    }
+
+    /// A window placed on a day holds the window around every instant of
+    /// that day, and no more.
+    #[test]
+    fn on_day_covers_the_whole_day() {
+        let window = TimeWindow {
+            past: Some(DAY),
+            future: Some(90 * DAY),
+        };
+        let day = NOW / DAY;
+        let placed = window.on_day(day);
+        assert_eq!(placed.from, NOW - DAY);
+        assert_eq!(placed.to, NOW + DAY + 90 * DAY);
+        for at in [NOW, NOW + DAY / 2, NOW + DAY - 1] {
+            let around = window.at(at);
+            assert!(placed.from <= around.from && around.to <= placed.to);
+        }
+        let open = TimeWindow {
+            past: None,
+            future: Some(DAY),
+        };
+        assert_eq!(open.on_day(day).from, EARLIEST);
     }
 
     #[test]

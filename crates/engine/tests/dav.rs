@@ -378,6 +378,65 @@ async fn server_errors_for_a_while_then_converges() {
     assert_eq!(all_notes(&store).await.len(), 10);
 }
 
+/// What a sync costs on the wire, counted by a proxy on both servers: an
+/// upload sends one `PUT` per item (the server's ETag comes back in its
+/// answer) plus a fixed few requests per run, and the no-op right after
+/// it is one `sync-collection` report after the collection check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_request_per_upload_and_one_report_per_noop() {
+    for kind in [ServerKind::Radicale, ServerKind::Xandikos] {
+        let Some(server) = Server::start(kind) else {
+            return;
+        };
+        let proxy = Proxy::start(server.port);
+        let dir = tempfile::tempdir().unwrap();
+        let vdir = dir.path().join("cards");
+        std::fs::create_dir(&vdir).unwrap();
+        const N: usize = 25;
+        for i in 0..N {
+            std::fs::write(
+                vdir.join(format!("r{i}.vcf")),
+                card(&format!("r{i}"), &[&format!("FN:Counted {i}")]),
+            )
+            .unwrap();
+        }
+        let b = format!(
+            "type = \"carddav\"\nurl = \"{}\"\nusername = \"{USER}\"\npassword_cmd = \"echo test-secret\"\ncreate_collections = true\n",
+            proxy.url(&server.collection_url(Protocol::CardDav, "counted"))
+        );
+        let mut engine = engine(dir.path(), "type = \"vdir\"\npath = \"cards\"", &b, "");
+        let methods = |from: usize| -> Vec<String> {
+            proxy.log()[from..]
+                .iter()
+                .map(|l| l.method.clone())
+                .collect()
+        };
+        let count = |methods: &[String], m: &str| methods.iter().filter(|x| *x == m).count();
+
+        let upload = sync(&mut engine, false).await;
+        assert_eq!(failures(&upload), 0, "{kind:?}: {upload:?}");
+        assert_eq!(upload.pairs[0].report.created, [0, N as u64], "{kind:?}");
+        let sent = methods(0);
+        assert_eq!(count(&sent, "PUT"), N, "{kind:?}: {sent:?}");
+        // The collection check, its creation, the feed before and after.
+        assert!(
+            sent.len() <= N + 4,
+            "{kind:?}: {} requests: {sent:?}",
+            sent.len()
+        );
+
+        let before = proxy.log().len();
+        let noop = sync(&mut engine, false).await;
+        assert_eq!(writes(&noop), 0, "{kind:?}: {noop:?}");
+        let sent = methods(before);
+        assert_eq!(count(&sent, "REPORT"), 1, "{kind:?}: {sent:?}");
+        assert!(
+            sent.iter().all(|m| m == "REPORT" || m == "PROPFIND") && sent.len() <= 2,
+            "{kind:?}: a no-op sent {sent:?}"
+        );
+    }
+}
+
 /// A store that lets someone else edit the item on the server right before
 /// each of its updates: the race between plan and apply.
 struct Racing {

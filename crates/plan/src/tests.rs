@@ -706,6 +706,15 @@ fn set_override(r: &mut Record, local: &str, field: &str, value: Value) {
     map_mut(&mut list[i]).insert(field.into(), value);
 }
 
+/// Adds an override of `local` that moves it and every later occurrence an
+/// hour later (`RANGE=THISANDFUTURE`).
+fn add_this_and_future(r: &mut Record, local: &str) {
+    let (day, _) = local.split_once('T').expect("a date-time");
+    set_override(r, local, "start", at(&format!("{day}T10:00:00")));
+    set_override(r, local, "end", at(&format!("{day}T10:15:00")));
+    set_override(r, local, "range", Value::text("THISANDFUTURE"));
+}
+
 fn remove_override(r: &mut Record, local: &str) {
     let rid = at(local);
     list_mut(r, "overrides")
@@ -788,6 +797,18 @@ fn series_table() {
             "A adds an override, B renames the series",
             |r| set_override(r, "2026-12-29T09:00:00", "start", at("2026-12-30T09:00:00")),
             |r| r.set("summary", Value::text("Daily sync")),
+            Expect::Both,
+        ),
+        (
+            "A adds a THISANDFUTURE override, B renames the series",
+            |r| add_this_and_future(r, "2026-12-29T09:00:00"),
+            |r| r.set("summary", Value::text("Daily sync")),
+            Expect::Both,
+        ),
+        (
+            "A makes an override THISANDFUTURE, B edits its location",
+            |r| set_override(r, "2026-12-15T09:00:00", "range", Value::text("THISANDFUTURE")),
+            |r| set_override(r, "2026-12-15T09:00:00", "location", Value::text("Room 5")),
             Expect::Both,
         ),
         (
@@ -1065,6 +1086,58 @@ fn series_edits_through_decide() {
         Outcome::Conflict {
             fields: vec!["overrides".into(), "recurrence".into()]
         }
+    );
+}
+
+/// A THISANDFUTURE override added on A while B renames the series: B gets
+/// the override with its `range`, A gets the new name, the base has both.
+#[test]
+fn an_added_this_and_future_override_keeps_its_range() {
+    let base = series();
+    let mut a = base.clone();
+    add_this_and_future(&mut a, "2026-12-29T09:00:00");
+    let mut b = base.clone();
+    b.set("summary", Value::text("Daily sync"));
+    let entry = Entry {
+        uid: "s".into(),
+        base: Some(base.clone()),
+        a: Some(Current::moved("a.ics", "2", a.clone())),
+        b: Some(Current::moved("b.ics", "2", b)),
+    };
+    let plan = decide(&entry, &Policy::default());
+    assert!(plan.settled.is_empty(), "{plan:?}");
+    let written = |side: Side, field: &str| -> Option<Value> {
+        plan.writes.iter().find_map(|w| match w {
+            Write::Update { changes, .. } if w.side() == side => changes
+                .iter()
+                .find(|c| c.field == field)
+                .and_then(|c| c.value.clone()),
+            _ => None,
+        })
+    };
+    let range_of = |overrides: &Value, local: &str| -> Option<Value> {
+        overrides
+            .as_list()?
+            .iter()
+            .filter_map(Value::as_map)
+            .find(|o| o.get("recurrence_id") == Some(&at(local)))?
+            .get("range")
+            .cloned()
+    };
+    let ranged = Some(Value::text("THISANDFUTURE"));
+    let to_b = written(Side::B, "overrides").expect("overrides written to B");
+    assert_eq!(range_of(&to_b, "2026-12-29T09:00:00"), ranged);
+    assert_eq!(range_of(&to_b, "2026-12-15T09:00:00"), None);
+    assert!(to_b.same(a.get("overrides").unwrap()), "{to_b:#?}");
+    assert_eq!(written(Side::A, "summary"), Some(Value::text("Daily sync")));
+    assert_eq!(written(Side::A, "overrides"), None);
+    let Outcome::Link { base: merged } = &plan.outcome else {
+        panic!("{:?}", plan.outcome)
+    };
+    assert_eq!(merged.get("summary"), Some(&Value::text("Daily sync")));
+    assert_eq!(
+        range_of(merged.get("overrides").unwrap(), "2026-12-29T09:00:00"),
+        ranged
     );
 }
 

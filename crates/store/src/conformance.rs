@@ -16,6 +16,7 @@
 //! ```
 
 use crate::{Error, ErrorKind, Item, ItemError, NewItem, Raw, Store, Written, ROOT};
+use futures_util::{stream, StreamExt};
 use std::fmt::Debug;
 use std::future::Future;
 use tandem_record::{FieldChange, Kind, Record, Value};
@@ -54,6 +55,12 @@ where
     many_items_list_and_fetch(&Check::new("many items list and fetch", kind, make().await)).await;
     missing_collection_is_not_found(&Check::new(
         "missing collection is not found",
+        kind,
+        make().await,
+    ))
+    .await;
+    concurrent_writes_are_safe(&Check::new(
+        "concurrent writes are safe",
         kind,
         make().await,
     ))
@@ -601,6 +608,52 @@ async fn many_items_list_and_fetch<S: Store>(c: &Check<S>) {
     c.ensure(uids_back == uids, || {
         format!("fetch of all items gave UIDs {uids_back:?}")
     });
+}
+
+/// As many writes at once as the store says it takes, over three rounds
+/// worth of items, creates and then updates, leave every item as written.
+async fn concurrent_writes_are_safe<S: Store>(c: &Check<S>) {
+    let at_once = c.store.concurrent_writes().clamp(1, 16);
+    let n = 3 * at_once;
+    let uids: Vec<String> = (0..n).map(|i| format!("conf-at-once-{i:02}")).collect();
+    let records: Vec<Record> = uids.iter().map(|uid| c.sample(uid)).collect();
+    let written: Vec<Written> = stream::iter(records.iter().map(|r| c.create(ROOT, r)))
+        .buffered(at_once)
+        .collect()
+        .await;
+    let mut want: Vec<(String, String)> = written
+        .iter()
+        .map(|w| (w.id.clone(), w.version.clone()))
+        .collect();
+    want.sort();
+    c.ensure(c.listing(ROOT).await == want, || {
+        format!("after {n} creates, {at_once} at once, the listing is not {want:?}")
+    });
+    let mut items = Vec::new();
+    for w in &written {
+        items.push(c.fetch_one(ROOT, &w.id).await);
+    }
+    let changes = sample_changes(c.kind);
+    let updated: Vec<Written> = stream::iter(
+        items
+            .iter()
+            .zip(&written)
+            .map(|(item, w)| c.update(item, &w.version, &changes)),
+    )
+    .buffered(at_once)
+    .collect()
+    .await;
+    for (mut record, w) in records.into_iter().zip(&updated) {
+        record.apply(&changes);
+        let item = c.fetch_one(ROOT, &w.id).await;
+        c.same("fetch after updates at once", &item.record, &record);
+        c.ensure(item.version == w.version, || {
+            format!(
+                "`{}` is at {}, not the updated {}",
+                w.id, item.version, w.version
+            )
+        });
+    }
 }
 
 async fn missing_collection_is_not_found<S: Store>(c: &Check<S>) {

@@ -135,6 +135,14 @@ pub trait Store: Send + Sync {
         false
     }
 
+    /// How many writes the engine may have in flight at once, each on a
+    /// different item. A folder of files takes a few, so the kernel's work
+    /// spreads over the cores; an app that takes writes one at a time (a
+    /// DAV server holding a lock, a database transaction), one.
+    fn concurrent_writes(&self) -> usize {
+        1
+    }
+
     /// Changes since `token` (`None`: a first token). Stores without a change
     /// feed answer [`ErrorKind::Unsupported`] and the engine lists instead.
     async fn changes_since(&self, _collection: &str, _token: Option<&str>) -> Result<Changes> {

@@ -601,55 +601,376 @@ fn one_off(uid: &str, date: &str) -> String {
 /// one-off event two years ago is not copied; one next week is.
 #[test]
 fn window_keeps_series_with_an_occurrence_inside() {
-    let s = Scenario::new("event", "window = { past = \"30d\", future = \"365d\" }");
-    s.put(
-        "a",
-        "weekly.ics",
-        &ics(&[
-            strs(&[
-                "BEGIN:VEVENT",
-                "UID:weekly",
-                "DTSTAMP:20240101T000000Z",
-                "DTSTART:20240102T090000Z",
-                "DTEND:20240102T100000Z",
-                "RRULE:FREQ=WEEKLY",
-                "SUMMARY:Weekly since 2024",
-                "END:VEVENT",
+    let window = "window = { past = \"30d\", future = \"365d\" }";
+    on_every_setup("event", window, |cal| {
+        let s = &cal.s;
+        s.put(
+            "a",
+            "weekly.ics",
+            &ics(&[
+                strs(&[
+                    "BEGIN:VEVENT",
+                    "UID:weekly",
+                    "DTSTAMP:20240101T000000Z",
+                    "DTSTART:20240102T090000Z",
+                    "DTEND:20240102T100000Z",
+                    "RRULE:FREQ=WEEKLY",
+                    "SUMMARY:Weekly since 2024",
+                    "END:VEVENT",
+                ]),
+                strs(&[
+                    "BEGIN:VEVENT",
+                    "UID:weekly",
+                    "DTSTAMP:20240101T000000Z",
+                    "RECURRENCE-ID:20240109T090000Z",
+                    "DTSTART:20240110T090000Z",
+                    "DTEND:20240110T100000Z",
+                    "SUMMARY:Moved long ago",
+                    "END:VEVENT",
+                ]),
             ]),
-            strs(&[
-                "BEGIN:VEVENT",
-                "UID:weekly",
-                "DTSTAMP:20240101T000000Z",
-                "RECURRENCE-ID:20240109T090000Z",
-                "DTSTART:20240110T090000Z",
-                "DTEND:20240110T100000Z",
-                "SUMMARY:Moved long ago",
-                "END:VEVENT",
-            ]),
+        );
+        s.put("a", "old.ics", &one_off("old", &day(-730)));
+        s.put("a", "soon.ics", &one_off("soon", &day(7)));
+        let run = cal.sync();
+        let folder = cal.b_folder();
+        let uids: BTreeSet<String> = s
+            .files(folder)
+            .iter()
+            .map(|f| prop(&s.read(folder, f), "UID").expect("a UID"))
+            .collect();
+        assert_eq!(
+            uids,
+            BTreeSet::from(["soon".to_string(), "weekly".to_string()]),
+            "{run:?}"
+        );
+        // The series came whole, its override of an occurrence long past too.
+        let weekly = cal.read("b", "weekly");
+        assert!(
+            lines(&weekly)
+                .iter()
+                .any(|l| name_of(l) == "RECURRENCE-ID" && l.ends_with(":20240109T090000Z")),
+            "{weekly}"
+        );
+        cal.assert_same("weekly");
+        assert!(s.exists("a", "old.ics"), "nothing deleted");
+        cal.assert_quiet();
+    });
+}
+
+/// Europe/Berlin as a VTIMEZONE, the way calendar servers and Apple write it.
+fn berlin_vtimezone() -> Vec<String> {
+    strs(&[
+        "BEGIN:VTIMEZONE",
+        "TZID:Europe/Berlin",
+        "BEGIN:DAYLIGHT",
+        "TZOFFSETFROM:+0100",
+        "TZOFFSETTO:+0200",
+        "TZNAME:CEST",
+        "DTSTART:19700329T020000",
+        "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
+        "END:DAYLIGHT",
+        "BEGIN:STANDARD",
+        "TZOFFSETFROM:+0200",
+        "TZOFFSETTO:+0100",
+        "TZNAME:CET",
+        "DTSTART:19701025T030000",
+        "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU",
+        "END:STANDARD",
+        "END:VTIMEZONE",
+    ])
+}
+
+/// The four kinds of time an item can have, as (UID, text).
+fn timed_items() -> Vec<(&'static str, String)> {
+    // Weekly on Mondays at 09:00 Berlin time across the change to summer
+    // time on 2027-03-28.
+    let berlin = ics(&[
+        berlin_vtimezone(),
+        strs(&[
+            "BEGIN:VEVENT",
+            "UID:berlin",
+            "DTSTAMP:20261101T000000Z",
+            "DTSTART;TZID=Europe/Berlin:20270315T090000",
+            "DTEND;TZID=Europe/Berlin:20270315T093000",
+            "RRULE:FREQ=WEEKLY;COUNT=4",
+            "SUMMARY:Berlin weekly",
+            "END:VEVENT",
         ]),
-    );
-    s.put("a", "old.ics", &one_off("old", &day(-730)));
-    s.put("a", "soon.ics", &one_off("soon", &day(7)));
-    let run = s.sync();
-    let uids: Vec<String> = s
-        .files("b")
-        .iter()
-        .map(|f| prop(&s.read("b", f), "UID").expect("a UID"))
-        .collect();
-    assert_eq!(uids.len(), 2, "{uids:?}\n{run:?}");
-    assert!(uids.contains(&"weekly".to_string()) && uids.contains(&"soon".to_string()));
-    // The series came whole, its override of an occurrence long past too.
-    let weekly = s
-        .files("b")
+    ]);
+    // Outlook's zone name and its own VTIMEZONE.
+    let outlook = ics(&[
+        strs(&[
+            "BEGIN:VTIMEZONE",
+            "TZID:W. Europe Standard Time",
+            "BEGIN:STANDARD",
+            "DTSTART:16010101T030000",
+            "TZOFFSETFROM:+0200",
+            "TZOFFSETTO:+0100",
+            "RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=10",
+            "END:STANDARD",
+            "BEGIN:DAYLIGHT",
+            "DTSTART:16010101T020000",
+            "TZOFFSETFROM:+0100",
+            "TZOFFSETTO:+0200",
+            "RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=3",
+            "END:DAYLIGHT",
+            "END:VTIMEZONE",
+        ]),
+        strs(&[
+            "BEGIN:VEVENT",
+            "UID:outlook",
+            "DTSTAMP:20261101T000000Z",
+            "DTSTART;TZID=W. Europe Standard Time:20270115T140000",
+            "DTEND;TZID=W. Europe Standard Time:20270115T150000",
+            "SUMMARY:Outlook meeting",
+            "END:VEVENT",
+        ]),
+    ]);
+    let floating = ics(&[strs(&[
+        "BEGIN:VEVENT",
+        "UID:floating",
+        "DTSTAMP:20261101T000000Z",
+        "DTSTART:20270201T090000",
+        "DTEND:20270201T100000",
+        "SUMMARY:Floating breakfast",
+        "END:VEVENT",
+    ])]);
+    let all_day = ics(&[strs(&[
+        "BEGIN:VEVENT",
+        "UID:allday",
+        "DTSTAMP:20261101T000000Z",
+        "DTSTART;VALUE=DATE:20270301",
+        "DTEND;VALUE=DATE:20270302",
+        "SUMMARY:Holiday",
+        "END:VEVENT",
+    ])]);
+    vec![
+        ("berlin", berlin),
+        ("outlook", outlook),
+        ("floating", floating),
+        ("allday", all_day),
+    ]
+}
+
+/// Start and end of an item as its record reads them (wall clock and zone).
+fn times(text: &str) -> (Option<Value>, Option<Value>) {
+    let record = parse(text);
+    (record.get("start").cloned(), record.get("end").cloned())
+}
+
+/// (UTC start, wall-clock start) of each occurrence, read from the item's
+/// own text (its VTIMEZONE included).
+fn wall_clock(text: &str) -> Vec<(i64, String)> {
+    let window = Window {
+        from: 1_793_491_200, // 2026-11-01
+        to: 1_811_808_000,   // 2027-06-01
+    };
+    recurrence::expand_item(text, window, 100)
+        .expect("expands")
+        .occurrences
         .into_iter()
-        .find(|f| f.starts_with("weekly"))
-        .expect("weekly");
-    assert!(s
-        .read("b", &weekly)
-        .contains("RECURRENCE-ID:20240109T090000Z"));
-    assert!(s.exists("a", "old.ics"), "nothing deleted");
-    let again = s.sync();
-    assert!(again.stdout.contains(QUIET), "{again:?}");
+        .map(|o| match o.record.get("start") {
+            Some(Value::DateTime { local, .. }) => (o.start_utc, local.clone()),
+            other => (o.start_utc, format!("{other:?}")),
+        })
+        .collect()
+}
+
+/// Zoned (IANA with VTIMEZONE, across a DST change; Outlook's Windows
+/// name), floating and all-day items go A → B, are renamed on B and come
+/// back: no wall-clock time moves, on either side.
+#[test]
+fn time_zones_survive_a_round_trip() {
+    on_every_setup("event", "", |cal| {
+        let items = timed_items();
+        for (uid, text) in &items {
+            cal.s.put("a", &format!("{uid}.ics"), text);
+        }
+        cal.sync();
+        for (uid, text) in &items {
+            assert_eq!(times(&cal.read("b", uid)), times(text), "{uid} on B");
+            cal.edit("b", uid, |t| {
+                let summary = prop(t, "SUMMARY").expect("a SUMMARY");
+                replace_line(
+                    t,
+                    "SUMMARY",
+                    &summary,
+                    &format!("SUMMARY:{summary} (edited on B)"),
+                )
+            });
+        }
+        cal.sync();
+        for (uid, text) in &items {
+            for side in ["a", "b"] {
+                let now = cal.read(side, uid);
+                assert_eq!(times(&now), times(text), "{uid} on {side}:\n{now}");
+                assert!(
+                    prop(&now, "SUMMARY").is_some_and(|s| s.ends_with("(edited on B)")),
+                    "{uid} on {side}:\n{now}"
+                );
+            }
+            cal.assert_same(uid);
+        }
+        // 09:00 in Berlin every week: 08:00 UTC in winter, 07:00 in summer.
+        let week = 7 * 86_400;
+        let march15 = 1_805_097_600; // 2027-03-15T08:00:00Z
+        for side in ["a", "b"] {
+            assert_eq!(
+                wall_clock(&cal.read(side, "berlin")),
+                vec![
+                    (march15, "2027-03-15T09:00:00".to_string()),
+                    (march15 + week, "2027-03-22T09:00:00".to_string()),
+                    (march15 + 2 * week - 3600, "2027-03-29T09:00:00".to_string()),
+                    (march15 + 3 * week - 3600, "2027-04-05T09:00:00".to_string()),
+                ],
+                "berlin on {side}"
+            );
+            assert_eq!(
+                wall_clock(&cal.read(side, "outlook")),
+                vec![(1_800_018_000, "2027-01-15T14:00:00".to_string())], // 13:00Z
+                "outlook on {side}"
+            );
+            assert_eq!(
+                wall_clock(&cal.read(side, "floating")),
+                vec![(1_801_472_400, "2027-02-01T09:00:00".to_string())], // read as UTC
+                "floating on {side}"
+            );
+        }
+        cal.assert_quiet();
+    });
+}
+
+/// A weekly standup at 09:00 UTC from 2026-12-01, five times, no overrides.
+fn weekly_five() -> Vec<String> {
+    strs(&[
+        "BEGIN:VEVENT",
+        "UID:standup",
+        "DTSTAMP:20261101T000000Z",
+        "DTSTART:20261201T090000Z",
+        "DTEND:20261201T091500Z",
+        "RRULE:FREQ=WEEKLY;COUNT=5",
+        "SUMMARY:Standup",
+        "END:VEVENT",
+    ])
+}
+
+/// An override `RECURRENCE-ID;RANGE=THISANDFUTURE` moving the 12-15
+/// occurrence, and every later one, to 10:00.
+fn later_from_dec15() -> Vec<String> {
+    let mut later = override_of("20261215", "10", "Standup (later from now on)");
+    later[3] = "RECURRENCE-ID;RANGE=THISANDFUTURE:20261215T090000Z".into();
+    later
+}
+
+/// The occurrences of [`weekly_five`] with [`later_from_dec15`], as
+/// (key, start, summary): from 12-15 on, at 10:00 and named so.
+fn expected_later_from_dec15() -> Vec<(String, i64, String)> {
+    [
+        ("20261201T090000Z", 1_796_115_600, "Standup"),
+        ("20261208T090000Z", 1_796_720_400, "Standup"),
+        (
+            "20261215T090000Z",
+            1_797_328_800,
+            "Standup (later from now on)",
+        ),
+        (
+            "20261222T090000Z",
+            1_797_933_600,
+            "Standup (later from now on)",
+        ),
+        (
+            "20261229T090000Z",
+            1_798_538_400,
+            "Standup (later from now on)",
+        ),
+    ]
+    .map(|(k, t, s)| (k.to_string(), t, s.to_string()))
+    .to_vec()
+}
+
+/// Every RECURRENCE-ID of the item says `RANGE=THISANDFUTURE` (and there
+/// is one).
+fn ranged(text: &str) -> bool {
+    let ids: Vec<String> = lines(text)
+        .into_iter()
+        .filter(|l| name_of(l) == "RECURRENCE-ID")
+        .collect();
+    !ids.is_empty()
+        && ids
+            .iter()
+            .all(|l| l.to_ascii_uppercase().contains("RANGE=THISANDFUTURE"))
+}
+
+/// The occurrences of an item read from its own text, as (key, start,
+/// summary), between 2026-11-01 and 2027-06-01.
+fn expanded(text: &str) -> Vec<(String, i64, String)> {
+    let window = Window {
+        from: 1_793_491_200,
+        to: 1_811_808_000,
+    };
+    recurrence::expand_item(text, window, 100)
+        .expect("expands")
+        .occurrences
+        .into_iter()
+        .map(|o| {
+            let summary = o.record.get("summary").map(|v| v.to_string());
+            (o.key, o.start_utc, summary.unwrap_or_default())
+        })
+        .collect()
+}
+
+/// An override with `RECURRENCE-ID;RANGE=THISANDFUTURE` travels with its
+/// parameter: the later occurrences move on both sides alike, an edit of
+/// the series on B keeps it, and reruns are quiet.
+#[test]
+fn this_and_future_override_keeps_its_range() {
+    on_every_setup("event", "", |cal| {
+        cal.seed("standup", &ics(&[weekly_five(), later_from_dec15()]));
+        let expected = expected_later_from_dec15();
+        let on_b = cal.read("b", "standup");
+        assert!(ranged(&on_b), "{on_b}");
+        assert_eq!(expanded(&on_b), expected);
+        cal.assert_quiet();
+
+        cal.edit("b", "standup", |t| {
+            replace_exact(t, "SUMMARY:Standup", "SUMMARY:Daily sync")
+        });
+        cal.sync();
+        cal.assert_same("standup");
+        for side in ["a", "b"] {
+            let now = cal.read(side, "standup");
+            assert!(ranged(&now), "{side}:\n{now}");
+            let found = expanded(&now);
+            assert_eq!(found.len(), 5);
+            assert_eq!(found[0].2, "Daily sync");
+            assert_eq!(found[4], expected[4], "{side}");
+        }
+        cal.assert_quiet();
+    });
+}
+
+/// A adds a THISANDFUTURE override to a series already synced: B's copy
+/// gets the override with its range, so there too every later occurrence
+/// moves, the record reads the same on both sides, and reruns are quiet.
+#[test]
+fn an_added_this_and_future_override_arrives_with_its_range() {
+    on_every_setup("event", "", |cal| {
+        cal.seed("standup", &ics(&[weekly_five()]));
+        cal.assert_quiet();
+        cal.edit("a", "standup", |t| add_override(t, later_from_dec15()));
+        let run = cal.sync();
+        assert!(run.stdout.contains("updated 0/1"), "{run:?}");
+        cal.assert_same("standup");
+        let expected = expected_later_from_dec15();
+        for side in ["a", "b"] {
+            let now = cal.read(side, "standup");
+            assert!(ranged(&now), "{side}:\n{now}");
+            assert_eq!(expanded(&now), expected, "{side}:\n{now}");
+            assert_eq!(occurrences(&now), expected, "{side}, from the record");
+        }
+        cal.assert_quiet();
+    });
 }
 
 /// CSV rows of the events table, as (id, title, start), sorted (no cell
@@ -746,4 +1067,17 @@ fn expand_a_series_into_a_csv_table() {
     assert!(again.stdout.contains(QUIET), "{again:?}");
     // The series on A was never written.
     assert_eq!(s.read("a", "gym.ics"), series("Swim", &[day(8), day(22)]));
+
+    // A second series comes, the first goes: its rows go with it.
+    s.put("a", "yoga.ics", &one_off("yoga", &day(3)));
+    s.remove("a", "gym.ics");
+    let run = s.sync();
+    let got = rows(&s);
+    assert_eq!(
+        got.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+        vec![format!("yoga/{}T090000Z", day(3))],
+        "{run:?}"
+    );
+    let again = s.sync();
+    assert!(again.stdout.contains(QUIET), "{again:?}");
 }

@@ -18,8 +18,9 @@ use std::collections::BTreeMap;
 use tandem_record::{Kind, Record, Value};
 
 /// The keys of one element of `overrides`.
-pub(crate) const OVERRIDE_KEYS: [&str; 7] = [
+pub(crate) const OVERRIDE_KEYS: [&str; 8] = [
     "recurrence_id",
+    "range",
     "summary",
     "description",
     "location",
@@ -29,6 +30,11 @@ pub(crate) const OVERRIDE_KEYS: [&str; 7] = [
 ];
 const ATTENDEE_KEYS: [&str; 5] = ["email", "cn", "partstat", "role", "rsvp"];
 const RECURRENCE_KEYS: [&str; 3] = ["rrule", "rdate", "exdate"];
+
+/// An override's `range` when its RECURRENCE-ID says `RANGE=THISANDFUTURE`
+/// (RFC 5545 §3.2.13): it also governs the later instances. The only range
+/// RFC 5545 defines; calcard reads it as `true` and drops any other.
+pub(crate) const THIS_AND_FUTURE: &str = "THISANDFUTURE";
 
 // ---------------------------------------------------------------- reading
 
@@ -118,6 +124,12 @@ pub(crate) fn read_override(comp: &ICalendarComponent) -> Result<Value, FormatEr
         .unwrap_or_else(|| Value::Text(String::new()));
     let mut map = BTreeMap::new();
     map.insert("recurrence_id".to_string(), recurrence_id);
+    if comp
+        .property(&ICalendarProperty::RecurrenceId)
+        .is_some_and(|e| e.parameter(&ICalendarParameterName::Range) == Some(&RANGED))
+    {
+        map.insert("range".into(), Value::text(THIS_AND_FUTURE));
+    }
     map.insert("summary".into(), text_of(comp, &ICalendarProperty::Summary));
     map.insert(
         "description".into(),
@@ -445,6 +457,7 @@ pub(crate) fn plan_field(
                 entry.into_iter().map(Emit::New).collect(),
             ));
         }
+        "range" => edits.push(plan_range(comp, id, text(value)?, label)?),
         "attendees" => edits.push(plan_attendees(comp, id, value, label)?),
         "related_to" => edits.push(plan_related(comp, id, value, label)?),
         "recurrence" => edits.extend(plan_recurrence(comp, id, value, label)?),
@@ -456,6 +469,46 @@ pub(crate) fn plan_field(
         }
     }
     Ok(edits)
+}
+
+/// How calcard holds `RANGE=THISANDFUTURE`.
+const RANGED: ICalendarParameterValue = ICalendarParameterValue::Bool(true);
+
+/// Sets or removes the RANGE parameter of an override's RECURRENCE-ID; the
+/// rest of the line stays as it is.
+fn plan_range(
+    comp: &ICalendarComponent,
+    id: usize,
+    range: Option<String>,
+    label: &str,
+) -> Result<PropertyEdit<ICalendarEntry>, FormatError> {
+    let ranged = match range.as_deref() {
+        None | Some("") => false,
+        Some(r) if r.eq_ignore_ascii_case(THIS_AND_FUTURE) => true,
+        Some(other) => {
+            return Err(FormatError::field(
+                label,
+                format!("`range` must be {THIS_AND_FUTURE} or empty, found `{other}`"),
+            ))
+        }
+    };
+    let mut entry = comp
+        .property(&ICalendarProperty::RecurrenceId)
+        .cloned()
+        .ok_or_else(|| FormatError::field(label, "`range` needs a RECURRENCE-ID"))?;
+    set_param(
+        &mut entry,
+        ICalendarParameterName::Range,
+        ranged.then_some(RANGED),
+    );
+    let others = comp.properties(&ICalendarProperty::RecurrenceId).count();
+    Ok(PropertyEdit::new(
+        id,
+        ICalendarProperty::RecurrenceId.as_str(),
+        std::iter::once(Emit::New(entry))
+            .chain((1..others).map(Emit::Keep))
+            .collect(),
+    ))
 }
 
 /// Builds the component of a new override: UID, DTSTAMP, RECURRENCE-ID and

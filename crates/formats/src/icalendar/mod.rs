@@ -8,7 +8,7 @@
 //! | `start`, `end`, `due`, `completed` | DTSTART, DTEND, DUE, COMPLETED (date or date-time, TZID kept as `tz`) |
 //! | `all_day` | `true` when DTSTART is a DATE, absent otherwise |
 //! | `recurrence` | `{rrule, rdate, exdate}`: RRULE text (calcard's canonical order), RDATE and EXDATE dates (events and tasks) |
-//! | `overrides` | one `{recurrence_id, summary, description, location, start, end, status}` per override component |
+//! | `overrides` | one `{recurrence_id, range, summary, description, location, start, end, status}` per override component; `range` is `THISANDFUTURE` when RECURRENCE-ID has `RANGE=THISANDFUTURE`, absent otherwise |
 //! | `attendees` | ATTENDEE as `{email, cn, partstat, role, rsvp}` |
 //! | `organizer` | ORGANIZER address |
 //! | `priority`, `percent_complete` | PRIORITY, PERCENT-COMPLETE (integers) |
@@ -23,7 +23,7 @@
 mod fields;
 mod settle;
 
-pub(crate) use fields::parse_rrule;
+pub(crate) use fields::{parse_rrule, THIS_AND_FUTURE};
 
 use crate::error::{read_entries, shielded, FormatError};
 use crate::patch::{self, PropertyEdit};

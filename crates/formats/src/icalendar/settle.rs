@@ -1,10 +1,13 @@
 //! Brings a record about to be written into the one shape parsing reads
 //! back: `all_day` agreeing with `start`/`end`, and the canonical spelling
-//! of addresses, statuses, roles and recurrence rules. A patch compares its
-//! result against the settled record, so an equivalent spelling
-//! (`MAILTO:Ada@Example.org`, `confirmed`) is not mistaken for a loss.
+//! of addresses, statuses, roles, recurrence rules and override ranges. A
+//! patch compares its result against the settled record, so an equivalent
+//! spelling (`MAILTO:Ada@Example.org`, `confirmed`) is not mistaken for a
+//! loss.
 
-use super::fields::{canonical_partstat, canonical_role, canonical_status, parse_rrule};
+use super::fields::{
+    canonical_partstat, canonical_role, canonical_status, parse_rrule, THIS_AND_FUTURE,
+};
 use crate::datetime::{add_days, date_part};
 use crate::error::FormatError;
 use calcard::common::{IanaParse, IanaString};
@@ -50,6 +53,11 @@ pub(crate) fn settle(record: &mut Record, all_day: Option<bool>) -> Result<(), F
             if let Value::Map(map) = instance {
                 if let Some(Value::Text(status)) = map.get_mut("status") {
                     *status = canonical_status(status);
+                }
+                if let Some(Value::Text(range)) = map.get_mut("range") {
+                    if range.eq_ignore_ascii_case(THIS_AND_FUTURE) {
+                        *range = THIS_AND_FUTURE.to_string();
+                    }
                 }
             }
         }

@@ -12,6 +12,16 @@
 //! override whose occurrence the rule does not produce still occurs, and an
 //! item holding only overrides occurs at them.
 //!
+//! An override of `RECURRENCE-ID;RANGE=THISANDFUTURE` (RFC 5545 §3.2.13;
+//! in a record, `range = "THISANDFUTURE"` in its map) also governs every
+//! later instance that has no override of its own, up to the next such
+//! override: each is moved by the wall-clock difference between the
+//! override's start and its RECURRENCE-ID, lasts as long as the override,
+//! and takes its summary, description, location and status (cancelled:
+//! those instances are cancelled too). EXDATEs still name instances by
+//! their original time. This is how recurring-ical-events reads it (which
+//! returns cancelled instances instead of dropping them).
+//!
 //! Times: zoned times are read in their zone — IANA names and Windows names
 //! as Outlook and Exchange write them (`W. Europe Standard Time`,
 //! `(UTC+01:00) Amsterdam, Berlin, …`) map to the IANA database through
@@ -34,10 +44,15 @@
 //!
 //! Work is bounded: at most [`MAX_CANDIDATES`] rule instances are looked at
 //! per call and at most `limit` occurrences are returned; hitting either
-//! sets [`Expansion::truncated`]. Rules whose every period would produce more
-//! than [`MAX_PER_PERIOD`] candidates (a hostile `BYHOUR × BYMINUTE ×
-//! BYSECOND` product) are not iterated at all, and the expansion is marked
-//! truncated.
+//! sets [`Expansion::truncated`]. The rule is iterated from just before the
+//! window to just past it, and in rounds: the first asks for a few more
+//! instances than `limit`, each further round for twice as many, and
+//! iteration stops as soon as `limit` occurrences (and one more, to know
+//! whether to say truncated) are settled — so [`any_in`] and a small
+//! `limit` cost a handful of instances even for `FREQ=SECONDLY`. Rules
+//! whose every period would produce more than [`MAX_PER_PERIOD`] candidates
+//! (a hostile `BYHOUR × BYMINUTE × BYSECOND` product) are not iterated at
+//! all, and the expansion is marked truncated.
 
 mod rule;
 mod zone;
@@ -92,6 +107,19 @@ pub struct Occurrence {
 pub struct Expansion {
     pub occurrences: Vec<Occurrence>,
     pub truncated: bool,
+    /// Rule instances computed on the way (every round counted): the work
+    /// the call did, never more than a small multiple of [`MAX_CANDIDATES`].
+    pub candidates: usize,
+}
+
+impl Expansion {
+    fn empty() -> Expansion {
+        Expansion {
+            occurrences: Vec::new(),
+            truncated: false,
+            candidates: 0,
+        }
+    }
 }
 
 /// Occurrences of `record` (an event or task series, or a single item) that overlap `window`,
@@ -213,7 +241,18 @@ struct Override<'r> {
     /// Its DURATION in seconds, when it has no end of its own.
     length: Option<i64>,
     cancelled: bool,
+    /// `RANGE=THISANDFUTURE`: it also governs the later instances.
+    this_and_future: bool,
     fields: &'r BTreeMap<String, Value>,
+}
+
+/// How an instance governed by a `RANGE=THISANDFUTURE` override differs
+/// from what the rule gives.
+struct Governed<'s, 'r> {
+    by: &'s Override<'r>,
+    /// Wall-clock shift of the start.
+    shift: TimeDelta,
+    length: Length,
 }
 
 /// A series' timing, read from its record.
@@ -231,6 +270,9 @@ struct Series<'r> {
     periods: Vec<(NaiveDateTime, i64)>,
     exdates: Vec<Moment>,
     overrides: Vec<Override<'r>>,
+    /// The `RANGE=THISANDFUTURE` overrides (indexes into `overrides`), by
+    /// their instance's wall-clock time, ascending.
+    ranges: Vec<(NaiveDateTime, usize)>,
 }
 
 impl<'r> Series<'r> {
@@ -294,6 +336,7 @@ impl<'r> Series<'r> {
             periods: Vec::new(),
             exdates: Vec::new(),
             overrides: Vec::new(),
+            ranges: Vec::new(),
         };
         if let Some(recurrence) = record.get("recurrence").and_then(Value::as_map) {
             if let Some(rule) = recurrence
@@ -368,9 +411,17 @@ impl<'r> Series<'r> {
                     .get("status")
                     .and_then(Value::as_text)
                     .is_some_and(|s| s.eq_ignore_ascii_case("CANCELLED")),
+                this_and_future: fields
+                    .get("range")
+                    .and_then(Value::as_text)
+                    .is_some_and(|r| r.eq_ignore_ascii_case(crate::icalendar::THIS_AND_FUTURE)),
                 fields,
             });
+            if series.overrides.last().is_some_and(|o| o.this_and_future) {
+                series.ranges.push((local, series.overrides.len() - 1));
+            }
         }
+        series.ranges.sort();
         Ok(Some(series))
     }
 
@@ -430,7 +481,12 @@ impl<'r> Series<'r> {
 
     /// The end of an occurrence starting at `start`.
     fn end_after(&self, start: &Moment) -> Option<Moment> {
-        match (self.length, start) {
+        self.end_after_by(start, self.length)
+    }
+
+    /// The end of an occurrence starting at `start` that lasts `length`.
+    fn end_after_by(&self, start: &Moment, length: Length) -> Option<Moment> {
+        match (length, start) {
             (Length::Days(days), Moment::Day(day)) => Some(Moment::Day(
                 day.checked_add_signed(TimeDelta::try_days(days)?)?,
             )),
@@ -446,12 +502,17 @@ impl<'r> Series<'r> {
     }
 
     /// The rule's instances that can matter for `window`, as wall-clock
-    /// starts of the series.
-    fn rule_instances(&self, window: Window) -> Result<rule::Instances, FormatError> {
+    /// starts of the series; the first `budget` of them at most.
+    fn rule_instances(
+        &self,
+        window: Window,
+        budget: usize,
+    ) -> Result<rule::Instances, FormatError> {
         let Some(rule) = &self.rule else {
             return Ok(rule::Instances {
                 starts: Vec::new(),
                 truncated: false,
+                exhausted: false,
             });
         };
         let mut rule = rule.clone();
@@ -471,29 +532,96 @@ impl<'r> Series<'r> {
                 until.tz_minus = false;
             }
         }
-        // Wall-clock times are within a day of UTC; the margin also covers
-        // occurrences that start before the window and last into it.
-        let margin = TimeDelta::days(2);
-        let naive =
-            |seconds: i64| chrono::DateTime::from_timestamp(seconds, 0).map(|t| t.naive_utc());
-        let latest = naive(window.to).and_then(|t| t.checked_add_signed(margin));
-        let earliest = naive(window.from.saturating_sub(self.length_seconds()))
-            .and_then(|t| t.checked_sub_signed(margin));
+        // The window's ends as the series' wall-clock time, widened by what
+        // can move an instance's occurrence across them: its length, a
+        // THISANDFUTURE shift, and a daylight-saving change.
+        let (earlier, later) = self.reach();
+        let latest = self
+            .local_at(window.to)
+            .and_then(|t| t.checked_add_signed(later));
+        let earliest = self
+            .local_at(window.from)
+            .and_then(|t| t.checked_sub_signed(earlier));
         rule::instances(
             &rule,
             self.local(&self.start),
             self.all_day(),
             latest,
             earliest,
+            budget,
         )
         .map_err(|e| FormatError::field("recurrence", e))
     }
 
-    fn length_seconds(&self) -> i64 {
-        match self.length {
-            Length::Days(d) => d.saturating_mul(86_400),
-            Length::Seconds(s) => s,
+    /// The wall-clock time of a UTC instant (for all-day series, UTC).
+    fn local_at(&self, seconds: i64) -> Option<NaiveDateTime> {
+        let utc = chrono::DateTime::from_timestamp(seconds, 0)?.naive_utc();
+        Some(if self.all_day() {
+            utc
+        } else {
+            self.zone.to_local(seconds)
+        })
+    }
+
+    /// How much earlier than its occurrence's end, and later than its
+    /// occurrence's start, an instance can be (both never negative).
+    fn reach(&self) -> (TimeDelta, TimeDelta) {
+        // A wall-clock time in a daylight-saving gap is read with the
+        // offset before the gap, so it can fall after later wall-clock
+        // times by the size of the change (two hours at most).
+        let slack = if self.zone.is_fixed() {
+            TimeDelta::zero()
+        } else {
+            TimeDelta::hours(2)
+        };
+        let (mut earlier, mut later) =
+            (TimeDelta::seconds(self.length_seconds()), TimeDelta::zero());
+        for g in (0..self.ranges.len()).filter_map(|at| self.range(at)) {
+            let length = TimeDelta::seconds(length_seconds(g.length));
+            earlier = earlier.max(g.shift + length);
+            later = later.max(-g.shift);
         }
+        (earlier + slack, later + slack)
+    }
+
+    /// The THISANDFUTURE override governing the instance at wall-clock
+    /// `local` (the latest one before it), if any.
+    fn governed(&self, local: NaiveDateTime) -> Option<Governed<'_, 'r>> {
+        let at = self.ranges.partition_point(|(id, _)| *id < local);
+        self.range(at.checked_sub(1)?)
+    }
+
+    /// What the `at`-th THISANDFUTURE override does to the instances it
+    /// governs.
+    fn range(&self, at: usize) -> Option<Governed<'_, 'r>> {
+        let (id, index) = self.ranges.get(at)?;
+        let by = self.overrides.get(*index)?;
+        let start = by.start.as_ref().map_or(*id, |s| self.local(s));
+        let length = match (&by.start, &by.end, by.length) {
+            (Some(Moment::Day(first)), Some(Moment::Day(last)), _) => {
+                Length::Days((*last - *first).num_days().max(0))
+            }
+            (Some(first), Some(last), _) => Length::Seconds((last.utc() - first.utc()).max(0)),
+            (None, Some(last), _) => Length::Seconds((last.utc() - by.id.utc()).max(0)),
+            (_, None, Some(seconds)) => Length::Seconds(seconds.max(0)),
+            (_, None, None) => self.length,
+        };
+        Some(Governed {
+            by,
+            shift: start - *id,
+            length,
+        })
+    }
+
+    fn length_seconds(&self) -> i64 {
+        length_seconds(self.length)
+    }
+}
+
+fn length_seconds(length: Length) -> i64 {
+    match length {
+        Length::Days(d) => d.saturating_mul(86_400),
+        Length::Seconds(s) => s,
     }
 }
 
@@ -506,17 +634,62 @@ pub(crate) fn expand_with(
     limit: usize,
 ) -> Result<Expansion, FormatError> {
     let Some(series) = Series::read(record, context)? else {
-        return Ok(Expansion {
-            occurrences: Vec::new(),
-            truncated: false,
-        });
+        return Ok(Expansion::empty());
     };
+    // One occurrence past `limit` tells whether to say truncated. The
+    // first round asks for that many instances and a few more (some may
+    // fall before the window, or be excluded or overridden); each further
+    // round for twice as many.
+    let wanted = limit.saturating_add(1);
+    let mut budget = wanted
+        .saturating_add(series.exdates.len() + series.overrides.len())
+        .saturating_add(64);
+    let mut candidates = 0usize;
+    let (mut placed, truncated) = loop {
+        let found = series.rule_instances(window, budget)?;
+        candidates += found.starts.len();
+        let last = found.starts.last().copied();
+        let placed = place(&series, found.starts, window);
+        if !found.exhausted || budget >= MAX_CANDIDATES {
+            let truncated = found.truncated || placed.len() > limit;
+            break (placed, truncated);
+        }
+        // Every instance after the last one computed starts later than
+        // this (less what may move it earlier), so occurrences before it
+        // are settled; enough of them end the iteration.
+        let (_, later) = series.reach();
+        let settled_before = last
+            .and_then(|l| l.checked_sub_signed(later))
+            .map_or(i64::MIN, |l| series.moment(l).utc());
+        if placed
+            .iter()
+            .filter(|p| p.start_utc < settled_before)
+            .count()
+            >= wanted
+        {
+            break (placed, true);
+        }
+        budget = budget.saturating_mul(2).min(MAX_CANDIDATES);
+    };
+    placed.sort_by_key(|p| (p.start_utc, p.local));
+    placed.truncate(limit);
+    Ok(Expansion {
+        occurrences: placed.into_iter().map(|p| occurrence(&series, p)).collect(),
+        truncated,
+        candidates,
+    })
+}
 
+/// The occurrences of `series` that overlap `window`, given the rule's
+/// instances (wall-clock starts), unsorted.
+fn place<'s, 'r>(
+    series: &'s Series<'r>,
+    instances: Vec<NaiveDateTime>,
+    window: Window,
+) -> Vec<Placed<'s, 'r>> {
     // Wall-clock starts of the series: DTSTART always counts as the first
     // occurrence (RFC 5545 §3.8.5.3), then the rule's and the RDATEs.
-    let found = series.rule_instances(window)?;
-    let mut truncated = found.truncated;
-    let mut starts: BTreeSet<NaiveDateTime> = found.starts.into_iter().collect();
+    let mut starts: BTreeSet<NaiveDateTime> = instances.into_iter().collect();
     starts.insert(series.local(&series.start));
     starts.extend(series.rdates.iter().map(|r| series.local(r)));
     starts.retain(|local| {
@@ -524,19 +697,33 @@ pub(crate) fn expand_with(
             && !series.overrides.iter().any(|o| series.names(&o.id, *local))
     });
 
-    // Placed and sorted first; records are built only for those returned.
+    // Placed first; records are built only for those returned.
     let mut placed: Vec<Placed<'_, '_>> = Vec::new();
     for local in starts {
-        let start = series.moment(local);
+        let governed = series.governed(local);
+        if governed.as_ref().is_some_and(|g| g.by.cancelled) {
+            continue;
+        }
+        let start = match &governed {
+            Some(g) => match local.checked_add_signed(g.shift) {
+                Some(moved) => series.moment(moved),
+                None => continue,
+            },
+            None => series.moment(local),
+        };
         let end = match series.periods.iter().find(|(at, _)| *at == local) {
             Some((_, seconds)) => start
                 .utc()
                 .checked_add(*seconds)
                 .map(|end| Moment::Time(series.zone.to_local(end), series.zone.clone())),
-            None => series.end_after(&start),
+            None => match &governed {
+                Some(g) => series.end_after_by(&start, g.length),
+                None => series.end_after(&start),
+            },
         };
         if window.overlaps(start.utc(), end.as_ref().map(Moment::utc)) {
-            placed.push(Placed::new(local, start, end, None));
+            let fields = governed.map(|g| g.by);
+            placed.push(Placed::new(local, start, end, fields, None));
         }
     }
     // Overrides stand for their occurrence wherever they moved it, unless
@@ -558,18 +745,16 @@ pub(crate) fn expand_with(
             None => series.end_after(&start),
         });
         if window.overlaps(start.utc(), end.as_ref().map(Moment::utc)) {
-            placed.push(Placed::new(local, start, end, Some(instance)));
+            placed.push(Placed::new(
+                local,
+                start,
+                end,
+                Some(instance),
+                Some(instance),
+            ));
         }
     }
-    placed.sort_by_key(|p| (p.start_utc, p.local));
-    if placed.len() > limit {
-        placed.truncate(limit);
-        truncated = true;
-    }
-    Ok(Expansion {
-        occurrences: placed.into_iter().map(|p| occurrence(&series, p)).collect(),
-        truncated,
-    })
+    placed
 }
 
 /// An occurrence found in the window, before its record is built.
@@ -579,7 +764,11 @@ struct Placed<'s, 'r> {
     start: Moment,
     end: Option<Moment>,
     start_utc: i64,
-    instance: Option<&'s Override<'r>>,
+    /// The override whose fields it takes (its own, or a THISANDFUTURE
+    /// one before it).
+    fields: Option<&'s Override<'r>>,
+    /// Its own override, whose times it keeps.
+    own: Option<&'s Override<'r>>,
 }
 
 impl<'s, 'r> Placed<'s, 'r> {
@@ -587,14 +776,16 @@ impl<'s, 'r> Placed<'s, 'r> {
         local: NaiveDateTime,
         start: Moment,
         end: Option<Moment>,
-        instance: Option<&'s Override<'r>>,
+        fields: Option<&'s Override<'r>>,
+        own: Option<&'s Override<'r>>,
     ) -> Self {
         Placed {
             local,
             start_utc: start.utc(),
             start,
             end,
-            instance,
+            fields,
+            own,
         }
     }
 }
@@ -605,14 +796,15 @@ fn occurrence(series: &Series<'_>, placed: Placed<'_, '_>) -> Occurrence {
         start,
         end,
         start_utc,
-        instance,
+        fields,
+        own: instance,
     } = placed;
     let mut record = series.record.clone();
     record.remove("recurrence");
     record.remove("overrides");
-    if let Some(instance) = instance {
+    if let Some(fields) = fields {
         for key in ["summary", "description", "location", "status"] {
-            if let Some(value) = instance.fields.get(key).filter(|v| !v.is_empty()) {
+            if let Some(value) = fields.fields.get(key).filter(|v| !v.is_empty()) {
                 record.set(key, value.clone());
             }
         }
@@ -630,7 +822,7 @@ fn occurrence(series: &Series<'_>, placed: Placed<'_, '_>) -> Occurrence {
         kind => {
             record.set("start", spell(&start, own("start")));
             let end_field = if kind == Kind::Task { "due" } else { "end" };
-            let own_end = instance.is_some_and(|i| i.end.is_some());
+            let own_end = fields.is_some_and(|i| i.end.is_some());
             if let Some(end) = &end {
                 if own_end || series.record.get(end_field).is_some() {
                     record.set(end_field, spell(end, own("end")));

@@ -1,8 +1,10 @@
 //! One RRULE's instances, iterated by calcard in floating (wall-clock)
 //! time, with the work bounded: a DTSTART moved forward by whole periods to
 //! just before the range of interest, UNTIL clamped just past it and at
-//! most [`MAX_CANDIDATES`] periods after the start, at most
-//! [`MAX_CANDIDATES`] instances, and rules too dense to iterate refused.
+//! most [`MAX_CANDIDATES`] periods after the start, at most `budget`
+//! (never more than [`MAX_CANDIDATES`]) instances, and rules too dense to
+//! iterate refused. calcard stops iterating once `budget` instances are
+//! out, so a caller that needs only the first few asks for few.
 
 use super::{MAX_CANDIDATES, MAX_PER_PERIOD};
 use crate::error::shielded;
@@ -17,23 +19,31 @@ use chrono::{Datelike, NaiveDateTime, NaiveTime, TimeDelta, Timelike};
 pub(crate) struct Instances {
     /// Wall-clock starts, ascending.
     pub starts: Vec<NaiveDateTime>,
-    /// More instances may exist in the range than were looked at.
+    /// More instances may exist in the range than could be looked at
+    /// (a bound of [`MAX_CANDIDATES`] was hit).
     pub truncated: bool,
+    /// The iteration stopped because `budget` instances were out: later
+    /// ones may exist in the range, and a larger budget would find them.
+    pub exhausted: bool,
 }
 
 /// The instances of `rule` (whose UNTIL, if any, is floating wall-clock
 /// time) for a series starting at `first`, from `earliest` (if given) up to
-/// `latest` (if given). Instances before `earliest` may be included.
+/// `latest` (if given), the first `budget` of them at most. Instances
+/// before `earliest` may be included.
 pub(crate) fn instances(
     rule: &ICalendarRecurrenceRule,
     first: NaiveDateTime,
     date_only: bool,
     latest: Option<NaiveDateTime>,
     earliest: Option<NaiveDateTime>,
+    budget: usize,
 ) -> Result<Instances, String> {
+    let budget = budget.clamp(1, MAX_CANDIDATES);
     let none = |truncated| Instances {
         starts: Vec::new(),
         truncated,
+        exhausted: false,
     };
     if per_period(rule) > MAX_PER_PERIOD {
         return Ok(none(true));
@@ -108,7 +118,7 @@ pub(crate) fn instances(
         ],
     };
     let expanded = shielded("expanding a recurrence rule", || {
-        calendar.expand_dates(Tz::Floating, MAX_CANDIDATES)
+        calendar.expand_dates(Tz::Floating, budget)
     })
     .map_err(|e| e.message)?;
     if let Some(error) = expanded.errors.first() {
@@ -124,8 +134,13 @@ pub(crate) fn instances(
     let finished = rule
         .count
         .is_some_and(|count| starts.len() >= usize::try_from(count).unwrap_or(usize::MAX));
-    let truncated = starts.len() >= MAX_CANDIDATES || (cut && !finished);
-    Ok(Instances { starts, truncated })
+    let exhausted = starts.len() >= budget && !finished;
+    let truncated = (exhausted && budget >= MAX_CANDIDATES) || (cut && !finished);
+    Ok(Instances {
+        starts,
+        truncated,
+        exhausted,
+    })
 }
 
 /// Candidates one period of `rule` can produce: the days of the period

@@ -417,3 +417,261 @@ fn overrides_without_a_master_still_occur() {
         Some(&Value::text("Moved"))
     );
 }
+
+/// The reference's own example (recurring-ical-events issue 75): a series
+/// every other day at 12:00Z, two THISANDFUTURE overrides and a plain one.
+const RANGES: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n\
+BEGIN:VEVENT\r\nUID:210\r\nDTSTAMP:20240101T000000Z\r\n\
+DTSTART:20240901T120000Z\r\nDTEND:20240901T140000Z\r\n\
+RRULE:FREQ=DAILY;INTERVAL=2;UNTIL=20240930\r\nRDATE:20240914T090000Z\r\n\
+SUMMARY:ORIGINAL EVENT\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:210\r\nDTSTAMP:20240101T000000Z\r\n\
+RECURRENCE-ID;RANGE=THISANDFUTURE:20240913T120000Z\r\n\
+DTSTART:20240913T090000Z\r\nDTEND:20240913T160000Z\r\n\
+SUMMARY:MODIFIED EVENT\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:210\r\nDTSTAMP:20240101T000000Z\r\n\
+RECURRENCE-ID:20240915T120000Z\r\n\
+DTSTART:20240915T170000Z\r\nDTEND:20240915T190000Z\r\n\
+SUMMARY:MOVED ONCE\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:210\r\nDTSTAMP:20240101T000000Z\r\n\
+RECURRENCE-ID;RANGE=THISANDFUTURE:20240921T120000Z\r\n\
+DTSTART:20240922T142200Z\r\nDTEND:20240922T161300Z\r\n\
+SUMMARY:EDITED EVENT\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+/// (key, start, end, summary) of every occurrence.
+fn table(x: &Expansion) -> Vec<(String, i64, i64, String)> {
+    x.occurrences
+        .iter()
+        .map(|o| {
+            (
+                o.key.clone(),
+                o.start_utc,
+                o.end_utc.unwrap(),
+                o.record.get("summary").unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn this_and_future_moves_every_later_instance() {
+    let w = window("2024-09-10T00:00:00", "2024-09-27T00:00:00");
+    let x = expand_item(RANGES, w, 100).unwrap();
+    let row = |key: &str, start: &str, end: &str, summary: &str| {
+        (key.to_string(), utc(start), utc(end), summary.to_string())
+    };
+    // As recurring-ical-events gives them: from 09-13 on, instances move
+    // 3 hours earlier and last 7 hours (the RDATE too); the 09-15 one has
+    // its own override; from 09-21 on, a day, 2 h 22 min later, 1 h 51 min.
+    assert_eq!(
+        table(&x),
+        vec![
+            row(
+                "20240911T120000Z",
+                "2024-09-11T12:00:00",
+                "2024-09-11T14:00:00",
+                "ORIGINAL EVENT"
+            ),
+            row(
+                "20240913T120000Z",
+                "2024-09-13T09:00:00",
+                "2024-09-13T16:00:00",
+                "MODIFIED EVENT"
+            ),
+            row(
+                "20240914T090000Z",
+                "2024-09-14T06:00:00",
+                "2024-09-14T13:00:00",
+                "MODIFIED EVENT"
+            ),
+            row(
+                "20240915T120000Z",
+                "2024-09-15T17:00:00",
+                "2024-09-15T19:00:00",
+                "MOVED ONCE"
+            ),
+            row(
+                "20240917T120000Z",
+                "2024-09-17T09:00:00",
+                "2024-09-17T16:00:00",
+                "MODIFIED EVENT"
+            ),
+            row(
+                "20240919T120000Z",
+                "2024-09-19T09:00:00",
+                "2024-09-19T16:00:00",
+                "MODIFIED EVENT"
+            ),
+            row(
+                "20240921T120000Z",
+                "2024-09-22T14:22:00",
+                "2024-09-22T16:13:00",
+                "EDITED EVENT"
+            ),
+            row(
+                "20240923T120000Z",
+                "2024-09-24T14:22:00",
+                "2024-09-24T16:13:00",
+                "EDITED EVENT"
+            ),
+            row(
+                "20240925T120000Z",
+                "2024-09-26T14:22:00",
+                "2024-09-26T16:13:00",
+                "EDITED EVENT"
+            ),
+        ]
+    );
+    // The governed instances' records carry their moved times.
+    let sep17 = &x.occurrences[4].record;
+    assert_eq!(
+        sep17.get("start"),
+        Some(&dt("2024-09-17T09:00:00", Some("UTC")))
+    );
+    assert_eq!(
+        sep17.get("end"),
+        Some(&dt("2024-09-17T16:00:00", Some("UTC")))
+    );
+
+    // The same series as a record: `range` in the overrides' maps, and
+    // without it each override governs only its own instance.
+    let record = crate::parse(crate::Format::ICalendar, RANGES).unwrap();
+    let Some(Value::List(overrides)) = record.get("overrides").cloned() else {
+        panic!("overrides")
+    };
+    let ranges: Vec<Option<&Value>> = overrides
+        .iter()
+        .map(|o| o.as_map().unwrap().get("range"))
+        .collect();
+    let ranged = Value::text("THISANDFUTURE");
+    assert_eq!(ranges, vec![Some(&ranged), None, Some(&ranged)]);
+    assert_eq!(table(&expand(&record, w, 100).unwrap()), table(&x));
+    let unranged: Vec<Value> = overrides
+        .into_iter()
+        .map(|o| {
+            let mut map = o.as_map().unwrap().clone();
+            map.remove("range");
+            Value::Map(map)
+        })
+        .collect();
+    let plain = record.clone().with("overrides", Value::List(unranged));
+    let plain = table(&expand(&plain, w, 100).unwrap());
+    assert_eq!(plain.len(), 9);
+    assert_eq!(plain[4].3, "ORIGINAL EVENT", "09-17 no longer governed");
+
+    // A window sees governed instances where they moved to: the 09-23
+    // instance is on 09-24 at 14:22, and nothing is left on 09-23.
+    let late = expand_item(
+        RANGES,
+        window("2024-09-23T00:00:00", "2024-09-24T15:00:00"),
+        10,
+    )
+    .unwrap();
+    assert_eq!(keys(&late), vec!["20240923T120000Z"]);
+    assert_eq!(starts(&late), vec![utc("2024-09-24T14:22:00")]);
+}
+
+#[test]
+fn this_and_future_keeps_wall_clock_across_dst() {
+    // Weekly Monday 09:00 Berlin; from 03-16 on, an hour later. After the
+    // change to summer time (03-29) it is still 10:00 local.
+    let item = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n\
+BEGIN:VEVENT\r\nUID:w\r\nDTSTAMP:20260101T000000Z\r\n\
+DTSTART;TZID=Europe/Berlin:20260302T090000\r\nDTEND;TZID=Europe/Berlin:20260302T093000\r\n\
+RRULE:FREQ=WEEKLY;COUNT=6\r\nSUMMARY:Weekly\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:w\r\nDTSTAMP:20260101T000000Z\r\n\
+RECURRENCE-ID;TZID=Europe/Berlin;RANGE=THISANDFUTURE:20260316T090000\r\n\
+DTSTART;TZID=Europe/Berlin:20260316T100000\r\nDTEND;TZID=Europe/Berlin:20260316T110000\r\n\
+SUMMARY:Weekly, later\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let x = expand_item(
+        item,
+        window("2026-01-01T00:00:00", "2027-01-01T00:00:00"),
+        10,
+    )
+    .unwrap();
+    assert_eq!(
+        starts(&x),
+        vec![
+            utc("2026-03-02T08:00:00"),
+            utc("2026-03-09T08:00:00"),
+            utc("2026-03-16T09:00:00"),
+            utc("2026-03-23T09:00:00"),
+            utc("2026-03-30T08:00:00"),
+            utc("2026-04-06T08:00:00"),
+        ]
+    );
+    for o in &x.occurrences[2..] {
+        assert_eq!(
+            o.end_utc,
+            Some(o.start_utc + 3600),
+            "an hour long from 03-16"
+        );
+        let Some(Value::DateTime { local, .. }) = o.record.get("start") else {
+            panic!("a date-time")
+        };
+        assert!(local.ends_with("T10:00:00"), "{local}");
+    }
+    assert_eq!(keys(&x)[4], "20260330T090000");
+
+    // Cancelled this and future: the series ends before 03-16.
+    let cancelled = item.replace("SUMMARY:Weekly, later", "STATUS:CANCELLED");
+    let x = expand_item(
+        &cancelled,
+        window("2026-01-01T00:00:00", "2027-01-01T00:00:00"),
+        10,
+    )
+    .unwrap();
+    assert_eq!(keys(&x), vec!["20260302T090000", "20260309T090000"]);
+}
+
+#[test]
+fn iteration_stops_at_the_limit() {
+    let w = window("2026-01-01T00:00:00", "2027-01-01T00:00:00");
+    // Every second for ever, or a billion times: ten wanted, a handful of
+    // instances computed, and the result says it was cut short.
+    for rule in ["FREQ=SECONDLY", "FREQ=SECONDLY;COUNT=1000000000"] {
+        let r = event(dt("2026-01-01T00:00:00", Some("UTC")), None, rule);
+        let x = expand(&r, w, 10).unwrap();
+        assert_eq!(x.occurrences.len(), 10, "{rule}");
+        assert!(x.truncated, "{rule}");
+        assert_eq!(x.occurrences[9].start_utc, utc("2026-01-01T00:00:09"));
+        assert!(x.candidates < 1_000, "{rule}: {} instances", x.candidates);
+        // Without a limit the same rule stops at MAX_CANDIDATES.
+        let all = expand(&r, w, usize::MAX).unwrap();
+        assert!(all.truncated);
+        assert!(all.candidates <= 2 * MAX_CANDIDATES);
+    }
+    // A window in the middle of a secondly rule: iteration starts just
+    // before it, not at DTSTART.
+    let r = event(
+        dt("2026-01-01T00:00:00", Some("Europe/Berlin")),
+        None,
+        "FREQ=SECONDLY",
+    );
+    let x = expand(&r, window("2026-06-01T00:00:00", "2026-06-02T00:00:00"), 3).unwrap();
+    assert_eq!(
+        starts(&x),
+        vec![
+            utc("2026-06-01T00:00:00"),
+            utc("2026-06-01T00:00:01"),
+            utc("2026-06-01T00:00:02")
+        ]
+    );
+    assert!(x.truncated);
+    assert!(x.candidates < 40_000, "{} instances", x.candidates);
+    // A daily rule over ten thousand years: the first five.
+    let r = event(dt("0001-01-01T09:00:00", Some("UTC")), None, "FREQ=DAILY");
+    let x = expand(&r, window("0001-01-01T00:00:00", "9999-12-31T00:00:00"), 5).unwrap();
+    assert_eq!(x.occurrences.len(), 5);
+    assert!(x.truncated);
+    assert!(x.candidates < 1_000, "{} instances", x.candidates);
+    // Exactly `limit` occurrences: not truncated.
+    let r = event(
+        dt("2026-01-01T09:00:00", Some("UTC")),
+        None,
+        "FREQ=DAILY;COUNT=5",
+    );
+    let x = expand(&r, w, 5).unwrap();
+    assert_eq!(x.occurrences.len(), 5);
+    assert!(!x.truncated);
+}

@@ -9,7 +9,7 @@
 //! only when that fails does calcard's guess from `X-LIC-LOCATION` or
 //! `X-MICROSOFT-CDO-TZID` apply.
 
-use super::rule;
+use super::{rule, MAX_CANDIDATES};
 use crate::datetime;
 use calcard::common::timezone::Tz;
 use calcard::icalendar::{
@@ -48,6 +48,15 @@ impl PartialEq for Zone {
 impl Zone {
     pub(crate) fn is_utc(&self) -> bool {
         matches!(self, Zone::Known(tz) if *tz == Tz::UTC)
+    }
+
+    /// Whether the offset never changes (floating, UTC, a fixed offset):
+    /// wall-clock order is then exactly the order in time.
+    pub(crate) fn is_fixed(&self) -> bool {
+        matches!(
+            self,
+            Zone::Floating | Zone::Known(Tz::Floating | Tz::Fixed(_))
+        ) || self.is_utc()
     }
 
     /// Unix seconds of a wall-clock time: a repeated time is its first
@@ -195,7 +204,9 @@ impl Rules {
                             *until = rule::floating(local, false);
                         }
                     }
-                    let found = rule::instances(&rule, start, false, Some(last), None).ok()?;
+                    let found =
+                        rule::instances(&rule, start, false, Some(last), None, MAX_CANDIDATES)
+                            .ok()?;
                     locals.extend(found.starts);
                 }
             }

@@ -853,3 +853,186 @@ BEGIN:VJOURNAL\r\nUID:j\r\nEND:VJOURNAL\r\nEND:VCALENDAR\r\n";
     assert!(!items[1].contains("BEGIN:VTIMEZONE"));
     assert!(!items.iter().any(|i| i.contains("VJOURNAL")));
 }
+
+/// SERIES with its first override made `RANGE=THISANDFUTURE`.
+fn ranged_series() -> String {
+    SERIES.replace(
+        "RECURRENCE-ID;TZID=Europe/Berlin:20240122T100000\r\n",
+        "RECURRENCE-ID;TZID=Europe/Berlin;RANGE=THISANDFUTURE:20240122T100000\r\n",
+    )
+}
+
+/// The `range` of each override of `record`, in order.
+fn ranges(record: &Record) -> Vec<Option<Value>> {
+    record
+        .get("overrides")
+        .and_then(Value::as_list)
+        .unwrap_or_default()
+        .iter()
+        .map(|o| o.as_map().and_then(|m| m.get("range")).cloned())
+        .collect()
+}
+
+/// Start (UTC seconds) and summary of every occurrence of a series item.
+fn occurrences_of(text: &str) -> Vec<(i64, String)> {
+    use tandem_formats::recurrence::{expand_item, Window};
+    let window = Window {
+        from: 1_704_067_200, // 2024-01-01
+        to: 1_735_689_600,   // 2025-01-01
+    };
+    expand_item(text, window, 100)
+        .unwrap()
+        .occurrences
+        .into_iter()
+        .map(|o| {
+            let summary = o.record.get("summary").map(|v| v.to_string());
+            (o.start_utc, summary.unwrap_or_default())
+        })
+        .collect()
+}
+
+#[test]
+fn a_this_and_future_override_keeps_its_range() {
+    let text = ranged_series();
+    let ranged = Some(Value::text("THISANDFUTURE"));
+    let record = parse(Format::ICalendar, &text).unwrap();
+    assert_eq!(ranges(&record), vec![ranged.clone(), None]);
+    // The record alone means what the text means.
+    let from_record = tandem_formats::recurrence::expand(
+        &record,
+        tandem_formats::recurrence::Window {
+            from: 1_704_067_200,
+            to: 1_735_689_600,
+        },
+        100,
+    )
+    .unwrap();
+    let starts: Vec<i64> = from_record
+        .occurrences
+        .iter()
+        .map(|o| o.start_utc)
+        .collect();
+    assert_eq!(
+        starts,
+        occurrences_of(&text)
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect::<Vec<_>>()
+    );
+
+    // Rendered from the record: the parameter is written.
+    let rendered = render(Format::ICalendar, &record).unwrap();
+    assert!(
+        rendered
+            .contains("RECURRENCE-ID;TZID=Europe/Berlin;RANGE=THISANDFUTURE:20240122T100000\r\n"),
+        "{rendered}"
+    );
+    assert_eq!(
+        ranges(&parse(Format::ICalendar, &rendered).unwrap()),
+        vec![ranged.clone(), None]
+    );
+
+    // Patches of the master or of the ranged override leave the line alone.
+    let overrides = record.get("overrides").and_then(Value::as_list).unwrap();
+    let mut first = overrides[0].as_map().unwrap().clone();
+    first.insert("summary".into(), Value::text("Moved for good"));
+    let changes = [
+        set("summary", Value::text("Sync")),
+        set(
+            "overrides",
+            Value::List(vec![Value::Map(first), overrides[1].clone()]),
+        ),
+    ];
+    let patched_text = patched(Format::ICalendar, &text, &changes);
+    assert_eq!(
+        lost_lines(&text, &patched_text),
+        vec![
+            "SUMMARY;LANGUAGE=en:Weekly sync",
+            "SUMMARY:Weekly sync (moved)"
+        ]
+    );
+
+    // Dropping the range rewrites only that RECURRENCE-ID, and the later
+    // occurrences go back to where the rule puts them.
+    let mut first = overrides[0].as_map().unwrap().clone();
+    first.remove("range");
+    let unranged = patched(
+        Format::ICalendar,
+        &text,
+        &[set(
+            "overrides",
+            Value::List(vec![Value::Map(first), overrides[1].clone()]),
+        )],
+    );
+    assert_eq!(unranged, SERIES);
+    assert_ne!(occurrences_of(&unranged), occurrences_of(&text));
+}
+
+#[test]
+fn a_range_added_by_a_patch_is_written() {
+    let record = parse(Format::ICalendar, SERIES).unwrap();
+    assert_eq!(ranges(&record), vec![None, None]);
+    let overrides = record.get("overrides").and_then(Value::as_list).unwrap();
+
+    // An existing override becomes THISANDFUTURE (spelled in lower case):
+    // its RECURRENCE-ID gains the parameter, nothing else changes.
+    let mut first = overrides[0].as_map().unwrap().clone();
+    first.insert("range".into(), Value::text("thisandfuture"));
+    let text = patch(
+        Format::ICalendar,
+        SERIES,
+        &[set(
+            "overrides",
+            Value::List(vec![Value::Map(first), overrides[1].clone()]),
+        )],
+    )
+    .unwrap();
+    assert_eq!(text, ranged_series());
+
+    // A new override with a range: its component carries the parameter,
+    // and the occurrences after it move with it.
+    let third = instance(&[
+        ("recurrence_id", berlin("2024-02-05T10:00:00")),
+        ("range", Value::text("THISANDFUTURE")),
+        ("start", berlin("2024-02-05T15:00:00")),
+        ("end", berlin("2024-02-05T16:00:00")),
+        ("summary", Value::text("Afternoons from now on")),
+    ]);
+    let with_third = Value::List(vec![overrides[0].clone(), overrides[1].clone(), third]);
+    let text = patched(Format::ICalendar, SERIES, &[set("overrides", with_third)]);
+    assert!(
+        text.contains("RECURRENCE-ID;TZID=Europe/Berlin;RANGE=THISANDFUTURE:20240205T100000\r\n"),
+        "{text}"
+    );
+    assert_eq!(
+        ranges(&parse(Format::ICalendar, &text).unwrap()),
+        vec![None, None, Some(Value::text("THISANDFUTURE"))]
+    );
+    // From 02-05 on (winter time, UTC+1): Mondays 15:00 Berlin, 14:00Z.
+    let feb5 = 1_707_091_200; // 2024-02-05T00:00:00Z
+    let later: Vec<(i64, String)> = occurrences_of(&text)
+        .into_iter()
+        .filter(|(start, _)| *start >= feb5)
+        .collect();
+    let expected: Vec<(i64, String)> = (0..6)
+        .map(|week| {
+            let start = feb5 + week * 7 * 86_400 + 14 * 3600;
+            (start, "Afternoons from now on".to_string())
+        })
+        .collect();
+    assert_eq!(later, expected);
+
+    // A range other than THISANDFUTURE is refused, naming the field.
+    let mut first = overrides[0].as_map().unwrap().clone();
+    first.insert("range".into(), Value::text("THISANDPRIOR"));
+    let err = patch(
+        Format::ICalendar,
+        SERIES,
+        &[set(
+            "overrides",
+            Value::List(vec![Value::Map(first), overrides[1].clone()]),
+        )],
+    )
+    .unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("overrides"), "{err}");
+}

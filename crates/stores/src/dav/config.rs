@@ -49,7 +49,7 @@ pub struct DavConfig {
     /// Seconds one request may take before it is abandoned (and retried).
     #[serde(default = "default_timeout")]
     pub timeout: u64,
-    /// Retries of a request answered 5xx or 429, or that failed to connect
+    /// Retries of a request answered 5xx, 429 or 423, or that failed to connect
     /// or timed out, with growing waits (or the server's `Retry-After`).
     #[serde(default = "default_retries")]
     pub retries: u32,

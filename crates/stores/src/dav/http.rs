@@ -1,9 +1,11 @@
 //! The HTTP transport under libdav: one keep-alive connection pool (rustls
 //! on the `ring` provider) wrapped in what every request needs — at most
 //! `max_connections` in flight, credentials only to the configured origin, a
-//! timeout, bounded retries with backoff on 5xx / 429 / connection failures
+//! timeout, bounded retries with backoff on 5xx / 429 / 423 / connection failures
 //! (honouring `Retry-After`), at most five same-origin redirects, and capped,
-//! DTD-free, shallow response bodies.
+//! DTD-free, shallow response bodies. Each answer is logged at debug level
+//! with its method, URL, status, size and time (`tandem -vv`), which is how
+//! a run's time splits between the server and Tandem.
 
 use super::config::Credentials;
 use base64::Engine as _;
@@ -83,10 +85,15 @@ impl Transport {
     pub(super) fn new(config: TransportConfig) -> Result<Transport, TransportError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
-        let native = rustls_native_certs::load_native_certs();
-        for cert in native.certs {
-            // A system certificate rustls cannot use is skipped, as curl does.
-            let _ = roots.add(cert);
+        // Redirects stay on the origin, so a plain-http origin never needs a
+        // certificate: the system's (a bundle plus a folder of ~150 files,
+        // 20–50 ms of a no-op run on a busy machine) are read only for https.
+        if config.origin.scheme_str() != Some("http") {
+            let native = rustls_native_certs::load_native_certs();
+            for cert in native.certs {
+                // A system certificate rustls cannot use is skipped, as curl does.
+                let _ = roots.add(cert);
+            }
         }
         for cert in config.extra_roots {
             roots
@@ -218,6 +225,7 @@ impl Inner {
         let mut uri = parts.uri.clone();
         let mut redirects = 0;
         let mut failures = 0u32;
+        let started = std::time::Instant::now();
         loop {
             let (head, bytes) = match self.attempt(&parts, &uri, &body).await {
                 Ok(answer) => answer,
@@ -233,9 +241,7 @@ impl Inner {
                 }
             };
             let status = head.status;
-            if (status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS)
-                && failures < self.retries
-            {
+            if is_passing(status) && failures < self.retries {
                 let wait = backoff(failures, head.headers.get(RETRY_AFTER));
                 tracing::debug!(%uri, %status, ?wait, "server fault; retrying");
                 tokio::time::sleep(wait).await;
@@ -270,6 +276,14 @@ impl Inner {
                 uri: uri.to_string(),
                 message,
             })?;
+            tracing::debug!(
+                method = %parts.method,
+                %uri,
+                %status,
+                bytes = bytes.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "answered"
+            );
             let mut response = Response::new(Full::new(bytes));
             *response.status_mut() = head.status;
             *response.headers_mut() = head.headers;
@@ -289,6 +303,15 @@ fn connect(uri: &Uri, err: impl std::fmt::Display) -> TransportError {
         uri: uri.to_string(),
         message: err.to_string(),
     }
+}
+
+/// An answer worth asking again: a server fault (5xx), a rate limit (429),
+/// or a resource locked by another write in progress (423: Xandikos
+/// answers so while a concurrent write holds its git index).
+pub(crate) fn is_passing(status: StatusCode) -> bool {
+    status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::LOCKED
 }
 
 /// The wait before retry number `failures + 1`: `Retry-After` seconds when

@@ -332,11 +332,7 @@ fn dav_error(what: &str, err: WebDavError<TransportError>) -> Error {
     let kind = match (&err, status_of(&err)) {
         (_, Some(StatusCode::NOT_FOUND | StatusCode::GONE)) => ErrorKind::NotFound,
         (_, Some(StatusCode::PRECONDITION_FAILED)) => ErrorKind::PreconditionFailed,
-        (_, Some(status))
-            if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS =>
-        {
-            ErrorKind::Unavailable
-        }
+        (_, Some(status)) if http::is_passing(status) => ErrorKind::Unavailable,
         // An answer refused whole (a DTD, too large, a redirect elsewhere)
         // is no passing fault.
         (

@@ -107,9 +107,11 @@ pub(super) fn read_consistent(path: &Path) -> io::Result<Snapshot> {
 }
 
 /// Writes `text` to a new hidden temp file beside `dest` (same folder, so a
-/// rename is atomic) and returns its path. Listings skip it: it starts with
-/// a dot, and it ends in `.tmp`.
-pub(super) fn write_temp(dest: &Path, text: &str) -> io::Result<PathBuf> {
+/// rename is atomic) and returns its path and metadata. A rename keeps the
+/// file's modification time, size and inode, so the metadata is that of
+/// `dest` once the temp file is moved there, with no further `stat`.
+/// Listings skip the temp file: it starts with a dot, and it ends in `.tmp`.
+pub(super) fn write_temp(dest: &Path, text: &str) -> io::Result<(PathBuf, Metadata)> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = dest
         .file_name()
@@ -124,9 +126,12 @@ pub(super) fn write_temp(dest: &Path, text: &str) -> io::Result<PathBuf> {
         .write(true)
         .create_new(true)
         .open(&temp)
-        .and_then(|mut file| file.write_all(text.as_bytes()));
+        .and_then(|mut file| {
+            file.write_all(text.as_bytes())?;
+            file.metadata()
+        });
     match written {
-        Ok(()) => Ok(temp),
+        Ok(meta) => Ok((temp, meta)),
         Err(err) => {
             let _ = fs::remove_file(&temp);
             Err(err)

@@ -38,6 +38,10 @@ use tandem_store::{
 /// not pay for threads they do not need.
 const MIN_FETCH_CHUNK: usize = 64;
 
+/// Writes in flight at once: file creation is mostly kernel work, which
+/// then spreads over the cores while the engine plans the next items.
+const CONCURRENT_WRITES: usize = 4;
+
 /// Fewest item files a listing stats on more than one thread.
 const PARALLEL_LIST_MIN: usize = 4096;
 
@@ -253,35 +257,32 @@ impl Shared {
         })
     }
 
-    fn create(&self, collection: &str, record: &Record, text: &str) -> Result<Written> {
+    /// Writes a new item file; `Ok(None)` when a file of that name is there
+    /// already (see [`Shared::existing`]).
+    fn create(&self, collection: &str, uid: &str, text: &str) -> Result<Option<Written>> {
         let dir = self.existing_dir(collection)?;
-        let name = file::name_for_uid(&record.uid, &self.extension);
+        let name = file::name_for_uid(uid, &self.extension);
         let path = dir.join(&name);
-        match fs::symlink_metadata(&path) {
-            Ok(_) => return self.existing(&path, &name, record, text),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-            Err(err) => return Err(Error::io(path.display(), err)),
-        }
-        let temp = file::write_temp(&path, text).map_err(|err| Error::io(dir.display(), err))?;
+        // No look first: publishing refuses to replace a file that is there.
+        let (temp, meta) =
+            file::write_temp(&path, text).map_err(|err| Error::io(dir.display(), err))?;
         self.dirty.store(true, Ordering::Release);
         match file::publish_new(&temp, &path) {
-            Ok(()) => {}
-            // Another writer created it since we looked.
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
-                return self.existing(&path, &name, record, text)
-            }
-            Err(err) => return Err(Error::io(path.display(), err)),
+            Ok(()) => Ok(Some(Written {
+                id: name,
+                version: version_of(&meta),
+            })),
+            // The item is there already (or another writer created it).
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+            Err(err) => Err(Error::io(path.display(), err)),
         }
-        let meta = fs::metadata(&path).map_err(|err| Error::io(path.display(), err))?;
-        Ok(Written {
-            id: name,
-            version: version_of(&meta),
-        })
     }
 
     /// A create found the item's file already there: the same item makes the
     /// create a no-op, anything else is [`ErrorKind::AlreadyExists`].
-    fn existing(&self, path: &Path, name: &str, record: &Record, text: &str) -> Result<Written> {
+    fn existing(&self, collection: &str, record: &Record, text: &str) -> Result<Written> {
+        let name = &file::name_for_uid(&record.uid, &self.extension);
+        let path = &self.existing_dir(collection)?.join(name);
         let snapshot = read_consistent(path).map_err(|err| Error::io(path.display(), err))?;
         let written = Written {
             id: name.to_string(),
@@ -355,7 +356,7 @@ impl Shared {
         };
         let patched = tandem_formats::patch(self.format, &original, changes)
             .map_err(|err| native::format_error(&path.display(), err).with_id(id))?;
-        let temp =
+        let (temp, meta) =
             file::write_temp(&path, &patched).map_err(|err| Error::io(dir.display(), err))?;
         self.dirty.store(true, Ordering::Release);
         // Checked again right before the rename, which narrows the window in
@@ -369,7 +370,6 @@ impl Shared {
             let _ = fs::remove_file(&temp);
             return Err(Error::io(path.display(), err).with_id(id));
         }
-        let meta = fs::metadata(&path).map_err(|err| Error::io(path.display(), err))?;
         Ok(Written {
             id: id.to_string(),
             version: version_of(&meta),
@@ -544,9 +544,16 @@ impl Store for VdirStore {
 
     async fn create(&self, collection: &str, item: &NewItem) -> Result<Written> {
         let text = native::text_to_create(self.shared.format, item)?;
-        let record = item.record.clone();
-        let collection = collection.to_string();
-        self.blocking(move |shared| shared.create(&collection, &record, &text))
+        let (uid, folder) = (item.record.uid.clone(), collection.to_string());
+        let (created, text) = self
+            .blocking(move |shared| Ok((shared.create(&folder, &uid, &text)?, text)))
+            .await?;
+        if let Some(written) = created {
+            return Ok(written);
+        }
+        // Rare: only now is the whole record needed, to compare.
+        let (record, collection) = (item.record.clone(), collection.to_string());
+        self.blocking(move |shared| shared.existing(&collection, &record, &text))
             .await
     }
 
@@ -575,5 +582,9 @@ impl Store for VdirStore {
 
     async fn flush(&self) -> Result<()> {
         self.blocking(|shared| shared.flush()).await
+    }
+
+    fn concurrent_writes(&self) -> usize {
+        CONCURRENT_WRITES
     }
 }
