@@ -350,7 +350,8 @@ async fn scan(
     }
     if let [Reading::Since(a), Reading::Since(b)] = &readings {
         let touched = state.links_touching(pair, collection, [&changed_ids(a), &changed_ids(b)])?;
-        let mut s = join(collection, touched, &readings);
+        // Only changes: small enough to copy, as a full join may follow.
+        let mut s = join(collection, touched, readings.clone());
         if s.new.iter().all(Vec::is_empty) {
             // Every other link's items are where the link saw them.
             let totals = state.link_counts(pair, collection)?;
@@ -366,10 +367,11 @@ async fn scan(
         }
     }
     let links = state.links(pair, collection)?;
-    Ok(join(collection, links, &readings))
+    Ok(join(collection, links, readings))
 }
 
 /// One side's items as read: in full, or as a change feed's answer.
+#[derive(Clone)]
 enum Reading {
     /// The collection is not there.
     Missing,
@@ -414,23 +416,29 @@ async fn read_side(
 /// Joins both sides' readings with `links`: each side's listing (a feed's
 /// changes patched onto the links' versions), where each link's items
 /// stand, and the ids no link claims.
-fn join(collection: &str, links: Vec<Link>, readings: &[Reading; 2]) -> Scan {
+///
+/// The readings are consumed as they are joined: each listed id moves into
+/// the listing and its version text is let go at once, so a large
+/// collection's two listings are never held twice.
+fn join(collection: &str, links: Vec<Link>, readings: [Reading; 2]) -> Scan {
+    let complete = !readings.iter().any(|r| matches!(r, Reading::Since(_)));
+    let missing = readings.each_ref().map(|r| matches!(r, Reading::Missing));
     let mut listed: [Listing; 2] = [Listing::default(), Listing::default()];
     let mut tokens: [Option<String>; 2] = [None, None];
-    for side in Side::BOTH {
+    for (side, reading) in Side::BOTH.into_iter().zip(readings) {
         let map = &mut listed[ix(side)];
-        match &readings[ix(side)] {
+        let since = matches!(reading, Reading::Since(_));
+        match reading {
             Reading::Missing => {}
             Reading::All(items) => {
                 map.reserve(items.len());
-                map.extend(
-                    items
-                        .iter()
-                        .map(|l| (l.id.clone(), version_key(&l.version))),
-                );
+                map.extend(items.into_iter().map(|l| {
+                    let key = version_key(&l.version);
+                    (l.id, key)
+                }));
             }
             Reading::Feed(changes) | Reading::Since(changes) => {
-                if matches!(readings[ix(side)], Reading::Since(_)) {
+                if since {
                     map.extend(
                         links
                             .iter()
@@ -441,13 +449,11 @@ fn join(collection: &str, links: Vec<Link>, readings: &[Reading; 2]) -> Scan {
                         map.remove(id);
                     }
                 }
-                map.extend(
-                    changes
-                        .changed
-                        .iter()
-                        .map(|l| (l.id.clone(), version_key(&l.version))),
-                );
-                tokens[ix(side)] = Some(changes.token.clone());
+                map.extend(changes.changed.into_iter().map(|l| {
+                    let key = version_key(&l.version);
+                    (l.id, key)
+                }));
+                tokens[ix(side)] = Some(changes.token);
             }
         }
     }
@@ -494,11 +500,11 @@ fn join(collection: &str, links: Vec<Link>, readings: &[Reading; 2]) -> Scan {
     Scan {
         collection: collection.to_string(),
         links,
-        complete: !readings.iter().any(|r| matches!(r, Reading::Since(_))),
+        complete,
         tokens,
         counts,
         presence,
-        missing: readings.each_ref().map(|r| matches!(r, Reading::Missing)),
+        missing,
         listed,
         new,
     }
