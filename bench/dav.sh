@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks vdir ↔ CardDAV contact sync on real Radicale and Xandikos servers:
-# Tandem against vdirsyncer, and uploads against a keep-alive PUT-loop floor.
+# Tandem against vdirsyncer, and each scenario against a floor: the least any
+# client must send over one keep-alive connection.
 # See bench/README.md ("CardDAV servers").
 #
 #   bench/dav.sh
@@ -11,7 +12,11 @@
 #   BENCH_UPLOAD_N        cards uploaded into an empty address book (default 1000)
 #   BENCH_BIG_N           cards already on both sides for the first sync and no-op (default 10000)
 #   BENCH_PEER_TIMEOUT    seconds after which a vdirsyncer run is stopped and shown as "> T" (default: none)
+#   BENCH_TOOLS           which tools to run: "tandem vdirsyncer" (default), "tandem" or "vdirsyncer";
+#                         the first-sync and no-op floors run on Tandem's collection, so only with tandem
 #   BENCH_SKIP_UPLOAD=1   skip the upload scenario (only the first sync and no-op at BENCH_BIG_N)
+#   BENCH_FLOOR_BATCH     hrefs per multiget in the first-sync floor (default: Tandem's MULTIGET_BATCH; "all": one REPORT)
+#   BENCH_VERBOSE         flags for tandem sync, e.g. -vv to log every request with its time (default none)
 #   BENCH_KEEP=1          keep the server storage and card folders afterwards
 #   TANDEM_BIN            use this tandem binary instead of building one
 #   CARGO_TARGET_DIR, TANDEM_VENV   as in .ci/run
@@ -30,7 +35,13 @@ BENCH_SERVERS="${BENCH_SERVERS//,/ }"
 UPLOAD_N="${BENCH_UPLOAD_N:-1000}"
 BIG_N="${BENCH_BIG_N:-10000}"
 PEER_TIMEOUT="${BENCH_PEER_TIMEOUT:-}"
+BENCH_TOOLS="${BENCH_TOOLS:-tandem vdirsyncer}"
+BENCH_TOOLS="${BENCH_TOOLS//,/ }"
 DAV_USER=user # Radicale (auth none) takes any name; Xandikos ignores it.
+# The first-sync floor asks for as many items per multiget as Tandem does,
+# read from its source (or BENCH_FLOOR_BATCH).
+FLOOR_BATCH="${BENCH_FLOOR_BATCH:-$(sed -n 's/^const MULTIGET_BATCH: usize = \([0-9]*\);.*/\1/p' \
+    "$REPO/crates/stores/src/dav/mod.rs")}"
 
 declare -A RESULT=() # RESULT[server|scenario|column] = value
 FAILURES=0
@@ -46,9 +57,13 @@ note() { echo "bench: $*" >&2; }
 for n in "$UPLOAD_N" "$BIG_N"; do
     [[ "$n" =~ ^[1-9][0-9]*$ ]] || fail "sizes must be positive integers, got '$n'"
 done
+[[ "$FLOOR_BATCH" =~ ^([1-9][0-9]*|all)$ ]] || fail "BENCH_FLOOR_BATCH must be a positive number or 'all' (or MULTIGET_BATCH in crates/stores/src/dav/mod.rs is gone)"
 [[ -z "$PEER_TIMEOUT" || "$PEER_TIMEOUT" =~ ^[1-9][0-9]*$ ]] || fail "BENCH_PEER_TIMEOUT must be seconds"
 for s in $BENCH_SERVERS; do
     [[ "$s" == radicale || "$s" == xandikos ]] || fail "unknown server '$s' in BENCH_SERVERS"
+done
+for tool in $BENCH_TOOLS; do
+    [[ "$tool" == tandem || "$tool" == vdirsyncer ]] || fail "unknown tool '$tool' in BENCH_TOOLS"
 done
 
 BENCH_DIR="$(realpath -m "$BENCH_DIR")"
@@ -76,11 +91,13 @@ ensure_tandem() {
     [[ -x "$TANDEM_BIN" ]] || fail "no tandem binary at $TANDEM_BIN"
 }
 
-# The small HTTP client the script needs (standard library only): the PUT-loop
-# floor, extended MKCOL, and listings (PROPFIND Depth: 1) to check end states.
+# The small HTTP client the script needs (standard library only): the floors
+# (a PUT loop, a listing plus multigets, one sync-collection report), extended
+# MKCOL, and listings (PROPFIND Depth: 1) to check end states.
 write_davtool() {
     cat >"$BENCH_DIR/davtool.py" <<'PY'
-import base64, http.client, os, sys, urllib.parse, xml.etree.ElementTree as ET
+import base64, http.client, os, sys, time, urllib.parse, xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape
 
 AUTH = "Basic " + base64.b64encode(b"user:bench").decode()
 
@@ -118,22 +135,59 @@ def put(url, folder):
             sys.exit(f"PUT {name}: {status} {text[:300]!r}")
     print(len(names))
 
-def etags(url):
-    # href<TAB>etag of every vCard in the collection, sorted.
-    c, path = conn(url)
+def listing(c, path):
+    # (href as sent, etag) of every item: one PROPFIND Depth: 1 for getetag.
     body = ('<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:">'
             '<D:prop><D:getetag/><D:resourcetype/></D:prop></D:propfind>')
     status, text = request(c, "PROPFIND", path, body, {"Depth": "1", "Content-Type": "application/xml"})
     if status != 207:
-        sys.exit(f"PROPFIND {url}: {status} {text[:300]!r}")
+        sys.exit(f"PROPFIND {path}: {status} {text[:300]!r}")
     ns = {"D": "DAV:"}
     rows = []
     for resp in ET.fromstring(text).findall("D:response", ns):
-        href = urllib.parse.unquote(resp.findtext("D:href", "", ns))
-        if href.rstrip("/") == urllib.parse.unquote(path).rstrip("/") or href.endswith("/"):
+        href = resp.findtext("D:href", "", ns)
+        if urllib.parse.unquote(href).rstrip("/") == urllib.parse.unquote(path).rstrip("/") or href.endswith("/"):
             continue
-        rows.append(f"{href}\t{resp.findtext('.//D:getetag', '', ns)}")
-    print("\n".join(sorted(rows)))
+        rows.append((href, resp.findtext(".//D:getetag", "", ns)))
+    return rows
+
+def etags(url):
+    # href<TAB>etag of every vCard in the collection, sorted.
+    c, path = conn(url)
+    print("\n".join(sorted(f"{urllib.parse.unquote(href)}\t{etag}" for href, etag in listing(c, path))))
+
+def compare(url, folder, batch):
+    # The first-sync floor: the least any client must do to compare the
+    # items of both sides when nothing is known yet. One keep-alive
+    # connection: list the collection (PROPFIND Depth: 1, getetag), then
+    # read every item's content with addressbook-multiget REPORTs of BATCH
+    # hrefs ("all": one REPORT), parsed; and read every card of the vdir.
+    # Prints the time of each step, then how many items each side gave.
+    started = time.monotonic()
+    c, path = conn(url)
+    hrefs = [href for href, _ in listing(c, path)]
+    listed = time.monotonic()
+    size = len(hrefs) if batch == "all" else int(batch)
+    got = 0
+    ns = {"D": "DAV:", "C": "urn:ietf:params:xml:ns:carddav"}
+    for at in range(0, len(hrefs), max(size, 1)):
+        body = ('<?xml version="1.0" encoding="utf-8"?><C:addressbook-multiget xmlns:D="DAV:" '
+                'xmlns:C="urn:ietf:params:xml:ns:carddav"><D:prop><D:getetag/><C:address-data/></D:prop>'
+                + "".join(f"<D:href>{escape(href)}</D:href>" for href in hrefs[at:at + size])
+                + '</C:addressbook-multiget>')
+        status, text = request(c, "REPORT", path, body.encode(), {"Depth": "1", "Content-Type": "application/xml"})
+        if status != 207:
+            sys.exit(f"REPORT addressbook-multiget {url}: {status} {text[:300]!r}")
+        got += sum(1 for data in ET.fromstring(text).iterfind(".//C:address-data", ns) if data.text)
+    read = time.monotonic()
+    local = 0
+    for name in os.listdir(folder):
+        if name.endswith(".vcf"):
+            with open(os.path.join(folder, name), "rb") as f:
+                local += bool(f.read())
+    print(f"PROPFIND {listed - started:.2f} s, {-(-len(hrefs) // max(size, 1))} multigets {read - listed:.2f} s, "
+          f"local cards {time.monotonic() - read:.2f} s")
+    print(got, local)
 
 def sync(url, token=""):
     # One sync-collection report since TOKEN (none: everything); prints the
@@ -180,7 +234,8 @@ def phone(folder):
     print(changed)
 
 cmd, args = sys.argv[1], sys.argv[2:]
-{"mkcol": mkcol, "put": put, "etags": etags, "sync": sync, "phone": phone}[cmd](*args)
+{"mkcol": mkcol, "put": put, "etags": etags, "sync": sync, "compare": compare,
+ "phone": phone}[cmd](*args)
 PY
 }
 davtool() { python3 "$BENCH_DIR/davtool.py" "$@"; }
@@ -365,7 +420,8 @@ tool_cmd() {
     case "$tool" in
         tandem)
             write_tandem_config "$dir" "$url"
-            SYNC_CMD=("$TANDEM_BIN" -c "$dir/tandem.toml" sync)
+            # shellcheck disable=SC2086 # BENCH_VERBOSE is a list of flags
+            SYNC_CMD=("$TANDEM_BIN" ${BENCH_VERBOSE:-} -c "$dir/tandem.toml" sync)
             ;;
         vdirsyncer)
             write_vdirsyncer_config "$dir" "$url"
@@ -461,7 +517,7 @@ run_server() {
     got="$(count_server "$url")"
     record "$server" upload floor "$([[ "$got" == "$UPLOAD_N" ]] || echo "$got on server")"
 
-    for tool in tandem vdirsyncer; do
+    for tool in $BENCH_TOOLS; do
         dir="$BENCH_DIR/$server/up-$tool"
         url="$BASE${HOME_PATH}up-$tool/"
         mkdir -p "$dir"
@@ -475,7 +531,7 @@ run_server() {
     fi
 
     # 2. and 3. BIG_N cards already on both sides: first sync (writes nothing), then a no-op.
-    for tool in tandem vdirsyncer; do
+    for tool in $BENCH_TOOLS; do
         dir="$BENCH_DIR/$server/big-$tool"
         url="$BASE${HOME_PATH}big-$tool/"
         mkdir -p "$dir"
@@ -519,9 +575,15 @@ run_server() {
                 break
             fi
         done
-        # The no-op's floor: the server's own time for one sync-collection
-        # report with a valid token, nothing having changed.
+        # The floors run on Tandem's collection after its runs (which wrote
+        # nothing). The first sync's: list the collection and read every
+        # item in multigets of Tandem's batch size (or BENCH_FLOOR_BATCH),
+        # plus every local card. The no-op's: the server's own time for one
+        # sync-collection report with a valid token, nothing having changed.
         if [[ "$tool" == tandem ]]; then
+            measure "$logs-first-floor.log" python3 "$BENCH_DIR/davtool.py" compare "$url" "$dir/local" "$FLOOR_BATCH" || true
+            got="$(tail -n 1 "$logs-first-floor.log")"
+            record "$server" first floor "$([[ "$M_SECS" == fail || "$got" == "$BIG_N $BIG_N" ]] || echo "read $got (server, local)")"
             local token
             token="$(davtool sync "$url")"
             measure "$logs-noop-floor.log" python3 "$BENCH_DIR/davtool.py" sync "$url" "$token" || true
@@ -558,10 +620,8 @@ render_table() {
             t="$(cell "$server|$s|tandem s")"
             v="$(cell "$server|$s|vdirsyncer s")"
             f="$(cell "$server|$s|floor s")"
-            if [[ "$s" != first ]]; then
-                tr="$(ratio "$t" "$f")"
-                vr="$(ratio "$v" "$f")"
-            fi
+            tr="$(ratio "$t" "$f")"
+            vr="$(ratio "$v" "$f")"
             if [[ "$s" != upload ]]; then
                 w="$(cell "$server|$s|tandem writes") / $(cell "$server|$s|vdirsyncer writes")"
                 sent="$(cell "$server|$s|tandem sent") / $(cell "$server|$s|vdirsyncer sent")"
@@ -589,7 +649,7 @@ write_results() {
         echo "$(load_summary)."
         echo "tandem: $TANDEM_DESC; $VDIRSYNCER_DESC; $RADICALE_DESC; $XANDIKOS_DESC."
         echo "Wall seconds and peak RSS (MiB) per run, from GNU time; '–' = not applicable."
-        echo "Floor: upload, one keep-alive connection PUTting each card with If-None-Match: * (Python http.client); no-op, one sync-collection REPORT with a valid token (the same client)."
+        echo "Floor, one keep-alive connection (Python http.client): upload, a PUT of each card with If-None-Match: *; first sync, one PROPFIND Depth: 1 for getetag, then $([[ "$FLOOR_BATCH" == all ]] && echo "one addressbook-multiget REPORT naming every item" || echo "addressbook-multiget REPORTs of $FLOOR_BATCH hrefs"), plus reading every local card; no-op, one sync-collection REPORT with a valid token."
         echo "Writes sent: PUT and DELETE requests the server logged for the collection during the run."
         echo "Server items changed: items whose ETag moved (or appeared/vanished) across the run, from PROPFIND before and after."
         echo

@@ -26,6 +26,7 @@ pub use undo::{undo_run, UndoReport};
 use futures_util::{stream, StreamExt};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use tandem_plan::{Entry, ItemPlan, Outcome, Write};
 use tandem_record::{Record, Side};
 use tandem_state::{
@@ -59,6 +60,7 @@ impl<'a> Sides<'a> {
 }
 
 /// Where a chunk is applied.
+#[derive(Clone, Copy)]
 pub struct Context<'a> {
     pub run: i64,
     pub pair: &'a str,
@@ -179,12 +181,6 @@ pub(crate) fn raw_of(image: &Image) -> Option<Raw> {
     }
 }
 
-/// A write prepared for the journal.
-struct Pending<'p> {
-    item: usize,
-    write: &'p Write,
-}
-
 fn journal_entry(
     ctx: &Context<'_>,
     plan: &ItemPlan,
@@ -299,33 +295,72 @@ fn seen_of(current: Option<&tandem_plan::Current>) -> Option<Seen> {
     })
 }
 
-/// Applies one chunk of item plans and commits what happened.
+/// A chunk's plans, read by its writes while they run and by
+/// [`InFlight::finish`] afterwards.
+struct Chunk {
+    entries: Vec<Entry>,
+    plans: Vec<ItemPlan>,
+    fetched: Fetched,
+    open_conflicts: HashMap<String, i64>,
+    /// Every write, as (item, index in its plan's writes), in plan order.
+    pending: Vec<(usize, usize)>,
+    /// The journal sequence number of each pending write.
+    seqs: Vec<i64>,
+    /// The id each pending write names (to report a failed one).
+    journal_ids: Vec<Option<String>>,
+}
+
+impl Chunk {
+    fn write(&self, at: usize) -> (&ItemPlan, &Write) {
+        let (item, write) = self.pending[at];
+        let plan = &self.plans[item];
+        (plan, &plan.writes[write])
+    }
+}
+
+/// The outcomes of one item's writes, in order, with the index of its
+/// first write in `Chunk::pending`.
+type ItemOutcomes = (usize, Vec<Result<Option<Written>, tandem_store::Error>>);
+
+/// A chunk's writes under way; they end with every item's outcomes.
+type Writing<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Vec<ItemOutcomes>> + Send + 'a>>;
+
+/// A chunk whose writes are under way: journaled as pending and handed to
+/// the stores, their outcomes not yet taken. The caller may plan the next
+/// chunk meanwhile; a store that writes on its own threads goes on writing
+/// while nobody awaits it.
+#[must_use = "a chunk's outcomes are only recorded by `finish`"]
+pub struct InFlight<'a> {
+    ctx: Context<'a>,
+    chunk: Arc<Chunk>,
+    writes: Writing<'a>,
+    done: Option<Vec<ItemOutcomes>>,
+}
+
+/// Applies one chunk of item plans: journals every write as pending (with
+/// the item's before-image), then starts the writes, each with the version
+/// the plan saw; [`InFlight::finish`] takes their outcomes.
 ///
 /// `entries` and `plans` are parallel. `open_conflicts` maps the UIDs of this
 /// collection's open inbox entries to their ids, so an item that now syncs
-/// settles its conflict. What the writes mean for the state is added to
-/// `unsettled`, recorded by [`settle`] once the stores are flushed; where
-/// each write left its item is added to `echoes`.
-#[allow(clippy::too_many_arguments)]
-pub async fn apply_chunk(
-    ctx: &Context<'_>,
-    entries: &[Entry],
+/// settles its conflict.
+pub async fn begin_chunk<'a>(
+    ctx: &Context<'a>,
+    entries: Vec<Entry>,
     plans: Vec<ItemPlan>,
-    fetched: &Fetched,
-    open_conflicts: &HashMap<String, i64>,
+    fetched: Fetched,
+    open_conflicts: HashMap<String, i64>,
     state: &mut dyn StateStore,
-    unsettled: &mut Unsettled,
-    echoes: &mut Echoes,
-) -> Result<Report, StateError> {
-    let mut report = Report::default();
-
+) -> Result<InFlight<'a>, StateError> {
+    let ctx = *ctx;
     // 1. Journal every write as pending, before making any.
-    let mut pending: Vec<Pending<'_>> = Vec::new();
+    let mut pending = Vec::new();
     let mut journal: Vec<JournalEntry> = Vec::new();
     for (i, plan) in plans.iter().enumerate() {
-        for write in &plan.writes {
-            pending.push(Pending { item: i, write });
-            journal.push(journal_entry(ctx, plan, write, fetched));
+        for (w, write) in plan.writes.iter().enumerate() {
+            pending.push((i, w));
+            journal.push(journal_entry(&ctx, plan, write, &fetched));
         }
     }
     let seqs = if journal.is_empty() {
@@ -335,92 +370,146 @@ pub async fn apply_chunk(
     };
     // Only the ids are needed from here on (to name a failed write).
     let journal_ids: Vec<Option<String>> = journal.into_iter().map(|e| e.id).collect();
+    let chunk = Arc::new(Chunk {
+        entries,
+        plans,
+        fetched,
+        open_conflicts,
+        pending,
+        seqs,
+        journal_ids,
+    });
 
-    // 2. Make the writes: an item's writes one after another (its later
+    // 2. Start the writes: an item's writes one after another (its later
     //    writes skipped once one failed), up to the stores' concurrency of
     //    items at once. Outcomes are taken in plan order, so reports and
     //    state read the same however the writes interleaved.
-    let mut batch = Batch::new(ctx.pair, ctx.collection);
-    let mut written: HashMap<(usize, Side), Option<Written>> = HashMap::new();
-    let mut failed = vec![false; plans.len()];
     let in_flight = Side::BOTH
         .iter()
         .map(|side| ctx.sides.store(*side).concurrent_writes())
         .min()
         .unwrap_or(1)
         .max(1);
-    {
-        let by_item = pending
-            .chunk_by(|x, y| x.item == y.item)
-            .scan(0, |at, group| {
-                let first = *at;
-                *at += group.len();
-                Some((first, group))
-            });
-        let plans_ref = &plans;
-        let outcomes = stream::iter(by_item)
-            .map(|(first, group)| async move {
-                let mut results = Vec::with_capacity(group.len());
-                for p in group {
-                    let result = write_one(ctx, &plans_ref[p.item], p.write, fetched).await;
-                    if result.is_ok() {
-                        crash_point();
+    let mut groups = Vec::new();
+    let mut at = 0;
+    while at < chunk.pending.len() {
+        let item = chunk.pending[at].0;
+        let len = chunk.pending[at..]
+            .iter()
+            .take_while(|(i, _)| *i == item)
+            .count();
+        groups.push((at, len));
+        at += len;
+    }
+    let shared = Arc::clone(&chunk);
+    let mut writes: Writing<'a> = Box::pin(
+        stream::iter(groups)
+            .map(move |(first, len)| {
+                let chunk = Arc::clone(&shared);
+                async move {
+                    let mut results = Vec::with_capacity(len);
+                    for at in first..first + len {
+                        let (plan, write) = chunk.write(at);
+                        let result = write_one(&ctx, plan, write, &chunk.fetched).await;
+                        if result.is_ok() {
+                            crash_point();
+                        }
+                        let stop = result.is_err();
+                        results.push(result);
+                        if stop {
+                            break;
+                        }
                     }
-                    let stop = result.is_err();
-                    results.push(result);
-                    if stop {
-                        break;
-                    }
+                    (first, results)
                 }
-                (first, results)
             })
-            .buffered(in_flight);
-        futures_util::pin_mut!(outcomes);
-        while let Some((first, results)) = outcomes.next().await {
+            .buffered(in_flight)
+            .collect::<Vec<_>>(),
+    );
+    let done = poll_once(&mut writes).await;
+    Ok(InFlight {
+        ctx,
+        chunk,
+        writes,
+        done,
+    })
+}
+
+impl InFlight<'_> {
+    /// Waits for the chunk's writes and takes their outcomes: the report,
+    /// and for items whose writes all succeeded, what the state is to
+    /// record (added to `unsettled`, recorded by [`settle`] once the stores
+    /// are flushed); where each write left its item is added to `echoes`.
+    pub async fn finish(
+        self,
+        unsettled: &mut Unsettled,
+        echoes: &mut Echoes,
+    ) -> Result<Report, StateError> {
+        let InFlight {
+            ctx,
+            chunk,
+            writes,
+            done,
+        } = self;
+        // Either way the writes' future is gone after this, and with it its
+        // hold on the chunk.
+        let outcomes = match done {
+            Some(done) => {
+                drop(writes);
+                done
+            }
+            None => writes.await,
+        };
+        let mut report = Report::default();
+        let mut batch = Batch::new(ctx.pair, ctx.collection);
+        let mut written: HashMap<(usize, Side), Option<Written>> = HashMap::new();
+        let mut failed = vec![false; chunk.plans.len()];
+        for (first, results) in outcomes {
             for (offset, result) in results.into_iter().enumerate() {
-                let p = &pending[first + offset];
-                let seq = &seqs[first + offset];
-                let plan = &plans[p.item];
-                let side = p.write.side();
+                let at = first + offset;
+                let (plan, write) = chunk.write(at);
+                let item = chunk.pending[at].0;
+                let seq = chunk.seqs[at];
+                let side = write.side();
                 match result {
                     Ok(result) => {
                         let s = index(side);
-                        match p.write {
+                        match write {
                             Write::Create { .. } => report.created[s] += 1,
                             Write::Update { .. } => report.updated[s] += 1,
                             Write::Delete { .. } => report.deleted[s] += 1,
                         }
-                        let deleted = match p.write {
+                        let deleted = match write {
                             Write::Delete { id, .. } => Some(id.as_str()),
                             _ => None,
                         };
                         echoes.record(side, deleted, result.as_ref());
                         batch.done.push((
-                            *seq,
+                            seq,
                             result.as_ref().map(|w| w.id.clone()),
                             result.as_ref().map(|w| w.version.clone()),
                             None,
                         ));
-                        written.insert((p.item, side), result);
+                        written.insert((item, side), result);
                     }
                     Err(err) => {
-                        failed[p.item] = true;
+                        failed[item] = true;
                         if err.kind == ErrorKind::PreconditionFailed {
                             tracing::info!(uid = %plan.uid, "changed during the sync; planning again");
                             report.replan.push(plan.uid.clone());
                         } else {
-                            let item = err
+                            let id = err
                                 .id
                                 .clone()
-                                .or_else(|| journal_ids[first + offset].clone())
+                                .or_else(|| chunk.journal_ids[at].clone())
                                 .unwrap_or_else(|| plan.uid.clone());
                             report.failures.push(Failure {
                                 store: ctx.sides.name(side).to_string(),
                                 collection: ctx.collection.to_string(),
-                                item,
+                                item: id,
                                 reason: format!(
                                     "{} failed: {}: {}",
-                                    p.write_name(),
+                                    write_name(write),
                                     err.kind.as_str(),
                                     err.message
                                 ),
@@ -430,77 +519,85 @@ pub async fn apply_chunk(
                 }
             }
         }
-    }
 
-    // 3. Record outcomes for items whose writes all succeeded; they reach
-    //    the state when `settle` has made the writes durable.
-    drop(pending);
-    for (i, (plan, entry)) in plans.into_iter().zip(entries).enumerate() {
-        if failed[i] {
-            continue;
-        }
-        match plan.outcome {
-            Outcome::Keep => {}
-            Outcome::Link { base } => {
-                let seen = |side: Side| match written.get(&(i, side)) {
-                    Some(Some(w)) => Some(Seen {
-                        id: w.id.clone(),
-                        version: w.version.clone(),
-                    }),
-                    Some(None) => None,
-                    None => seen_of(entry.side(side)),
-                };
-                batch.links.push(LinkUpdate {
-                    link: Link {
+        // 3. Record outcomes for items whose writes all succeeded; they reach
+        //    the state when `settle` has made the writes durable. (The writes
+        //    are done, so the chunk is no longer shared.)
+        let Chunk {
+            entries,
+            plans,
+            fetched,
+            open_conflicts,
+            ..
+        } = Arc::try_unwrap(chunk)
+            .unwrap_or_else(|_| unreachable!("the writes' future, the only other holder, is gone"));
+        for (i, (plan, entry)) in plans.into_iter().zip(&entries).enumerate() {
+            if failed[i] {
+                continue;
+            }
+            match plan.outcome {
+                Outcome::Keep => {}
+                Outcome::Link { base } => {
+                    let seen = |side: Side| match written.get(&(i, side)) {
+                        Some(Some(w)) => Some(Seen {
+                            id: w.id.clone(),
+                            version: w.version.clone(),
+                        }),
+                        Some(None) => None,
+                        None => seen_of(entry.side(side)),
+                    };
+                    batch.links.push(LinkUpdate {
+                        link: Link {
+                            uid: plan.uid.clone(),
+                            a: seen(Side::A),
+                            b: seen(Side::B),
+                        },
+                        base: Record {
+                            modified: None,
+                            ..base
+                        },
+                    });
+                    if let Some(id) = open_conflicts.get(&plan.uid) {
+                        batch.settled.push(*id);
+                    }
+                }
+                Outcome::Forget => {
+                    batch.forget.push(plan.uid.clone());
+                    if let Some(id) = open_conflicts.get(&plan.uid) {
+                        batch.settled.push(*id);
+                    }
+                }
+                Outcome::Conflict { fields } => {
+                    report.conflicts += 1;
+                    let record = |side: Side| {
+                        fetched
+                            .get(&(side, plan.uid.clone()))
+                            .map(|i| i.record.clone())
+                    };
+                    batch.conflicts.push(Conflict {
+                        id: 0,
+                        run: ctx.run,
+                        pair: ctx.pair.to_string(),
+                        collection: ctx.collection.to_string(),
                         uid: plan.uid.clone(),
-                        a: seen(Side::A),
-                        b: seen(Side::B),
-                    },
-                    base: Record {
-                        modified: None,
-                        ..base
-                    },
-                });
-                if let Some(id) = open_conflicts.get(&plan.uid) {
-                    batch.settled.push(*id);
+                        fields: fields.clone(),
+                        a: record(Side::A),
+                        b: record(Side::B),
+                        base: entry.base.clone(),
+                        created_at: now(),
+                    });
                 }
             }
-            Outcome::Forget => {
-                batch.forget.push(plan.uid.clone());
-                if let Some(id) = open_conflicts.get(&plan.uid) {
-                    batch.settled.push(*id);
-                }
-            }
-            Outcome::Conflict { fields } => {
-                report.conflicts += 1;
-                let record = |side: Side| {
-                    fetched
-                        .get(&(side, plan.uid.clone()))
-                        .map(|i| i.record.clone())
-                };
-                batch.conflicts.push(Conflict {
-                    id: 0,
-                    run: ctx.run,
-                    pair: ctx.pair.to_string(),
-                    collection: ctx.collection.to_string(),
-                    uid: plan.uid.clone(),
-                    fields: fields.clone(),
-                    a: record(Side::A),
-                    b: record(Side::B),
-                    base: entry.base.clone(),
-                    created_at: now(),
-                });
+        }
+        for side in Side::BOTH {
+            if written.keys().any(|(_, s)| *s == side) {
+                unsettled.touched[index(side)] = true;
             }
         }
+        unsettled.writes += written.len() as u64;
+        unsettled.absorb(batch);
+        Ok(report)
     }
-    for side in Side::BOTH {
-        if written.keys().any(|(_, s)| *s == side) {
-            unsettled.touched[index(side)] = true;
-        }
-    }
-    unsettled.writes += written.len() as u64;
-    unsettled.absorb(batch);
-    Ok(report)
 }
 
 /// Outcomes of writes already made but not yet recorded in the state.
@@ -558,33 +655,89 @@ pub async fn settle(
     unsettled: &mut Unsettled,
     state: &mut dyn StateStore,
 ) -> Result<Vec<Failure>, StateError> {
-    let pending = std::mem::take(unsettled);
-    for side in Side::BOTH {
-        if pending.touched[index(side)] {
-            if let Err(err) = ctx.sides.store(side).flush().await {
-                return Ok(vec![Failure {
-                    store: ctx.sides.name(side).to_string(),
-                    collection: ctx.collection.to_string(),
-                    item: "(flush)".into(),
-                    reason: format!(
-                        "{err}; the writes of this batch will be checked again next run"
-                    ),
-                }]);
-            }
-        }
-    }
-    if let Some(batch) = pending.batch {
-        state.commit(&batch)?;
-    }
-    Ok(Vec::new())
+    unsettled.begin(ctx).await.finish(state).await
 }
 
-impl Pending<'_> {
-    fn write_name(&self) -> &'static str {
-        match self.write {
-            Write::Create { .. } => "create",
-            Write::Update { .. } => "update",
-            Write::Delete { .. } => "delete",
+impl Unsettled {
+    /// Starts making the writes so far durable and takes them over: the
+    /// stores' flushes start now (on their own threads, both sides at once)
+    /// while the caller goes on writing, and [`Settling::finish`] records
+    /// them once the flushes are done. Writes made after this call belong
+    /// to the next batch, so a batch is only ever recorded after a flush
+    /// that began after all its writes.
+    pub async fn begin<'a>(&mut self, ctx: &Context<'a>) -> Settling<'a> {
+        let pending = std::mem::take(self);
+        let (sides, collection) = (ctx.sides, ctx.collection);
+        let touched = pending.touched;
+        let flush_side = move |side: Side| async move {
+            if !touched[index(side)] {
+                return None;
+            }
+            let err = sides.store(side).flush().await.err()?;
+            Some(Failure {
+                store: sides.name(side).to_string(),
+                collection: collection.to_string(),
+                item: "(flush)".into(),
+                reason: format!("{err}; the writes of this batch will be checked again next run"),
+            })
+        };
+        let mut flush: Flushing<'a> = Box::pin(async move {
+            let (a, b) = futures_util::future::join(flush_side(Side::A), flush_side(Side::B)).await;
+            a.or(b)
+        });
+        let done = poll_once(&mut flush).await;
+        Settling {
+            flush: match done {
+                Some(failure) => Box::pin(std::future::ready(failure)),
+                None => flush,
+            },
+            batch: pending.batch,
         }
+    }
+}
+
+type Flushing<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Option<Failure>> + Send + 'a>>;
+
+/// A batch of writes whose stores are being flushed; see [`Unsettled::begin`].
+#[must_use = "a batch is only recorded by `finish`"]
+pub struct Settling<'a> {
+    flush: Flushing<'a>,
+    batch: Option<Batch>,
+}
+
+impl Settling<'_> {
+    /// Waits for the flushes, then commits the batch to the state. When a
+    /// flush failed nothing is recorded (the next run re-derives those
+    /// items) and the failure is returned for the report.
+    pub async fn finish(self, state: &mut dyn StateStore) -> Result<Vec<Failure>, StateError> {
+        if let Some(failure) = self.flush.await {
+            return Ok(vec![failure]);
+        }
+        if let Some(batch) = self.batch {
+            state.commit(&batch)?;
+        }
+        Ok(Vec::new())
+    }
+}
+
+/// Polls `future` once, so that work it hands to other threads (a store's
+/// blocking I/O) starts now rather than when it is first awaited; its
+/// output if it is already done.
+pub async fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match std::pin::Pin::new(&mut *future).poll(cx) {
+            std::task::Poll::Ready(output) => Some(output),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
+}
+
+fn write_name(write: &Write) -> &'static str {
+    match write {
+        Write::Create { .. } => "create",
+        Write::Update { .. } => "update",
+        Write::Delete { .. } => "delete",
     }
 }

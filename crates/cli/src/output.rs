@@ -196,7 +196,7 @@ pub fn conflicts(list: &[Conflict], json: bool) {
     }
     for c in list {
         println!("conflict {} in pair {}: {}", c.id, c.pair, c.uid);
-        for f in &c.fields {
+        for f in c.fields.iter() {
             println!(
                 "  {f}: a = {:?}, b = {:?}",
                 value_of(&c.a, f).unwrap_or_default(),

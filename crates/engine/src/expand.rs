@@ -436,7 +436,7 @@ impl Expanded {
 mod tests {
     use super::*;
     use tandem_record::Value;
-    use tandem_store::{MemoryStore, ROOT};
+    use tandem_store::{Forward, MemoryStore, ROOT};
 
     fn utc(local: &str) -> Value {
         Value::DateTime {
@@ -562,15 +562,9 @@ mod tests {
     }
 
     #[async_trait]
-    impl Store for Counting {
-        async fn collections(&self) -> Result<Vec<String>> {
-            self.inner.collections().await
-        }
-        async fn create_collection(&self, name: &str) -> Result<()> {
-            self.inner.create_collection(name).await
-        }
-        async fn list(&self, collection: &str) -> Result<Vec<Listed>> {
-            self.inner.list(collection).await
+    impl Forward for Counting {
+        fn inner(&self) -> &dyn Store {
+            &self.inner
         }
         async fn fetch(
             &self,
@@ -580,23 +574,6 @@ mod tests {
             self.fetched
                 .fetch_add(ids.len(), std::sync::atomic::Ordering::SeqCst);
             self.inner.fetch(collection, ids).await
-        }
-        async fn create(&self, collection: &str, item: &NewItem) -> Result<Written> {
-            self.inner.create(collection, item).await
-        }
-        async fn update(
-            &self,
-            collection: &str,
-            current: &Item,
-            expected: &str,
-            changes: &[tandem_record::FieldChange],
-        ) -> Result<Written> {
-            self.inner
-                .update(collection, current, expected, changes)
-                .await
-        }
-        async fn delete(&self, collection: &str, id: &str, expected: &str) -> Result<()> {
-            self.inner.delete(collection, id, expected).await
         }
     }
 

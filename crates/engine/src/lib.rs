@@ -28,7 +28,7 @@ mod sync;
 pub mod window;
 
 pub use config::{Config, ConfigError, PairConfig};
-pub use sync::{run_pair, Options, PairError, PairOutcome, CHUNK};
+pub use sync::{run_pair, Options, PairError, PairOutcome, CHUNK, SETTLE_EVERY};
 
 use std::collections::{HashMap, HashSet};
 use tandem_apply::{undo_run, Sides, UndoReport};

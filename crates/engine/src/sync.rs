@@ -15,7 +15,8 @@
 use crate::config::PairConfig;
 use std::collections::{HashMap, HashSet};
 use tandem_apply::{
-    apply_chunk, settle, Context, Echoes, Failure, Fetched, Report, Sides, Unsettled,
+    begin_chunk, poll_once, Context, Echoes, Failure, Fetched, InFlight, Report, Settling, Sides,
+    Unsettled,
 };
 use tandem_plan::{
     check_brakes, decide, Brake, ConflictRule, Current, Entry, Operation, Policy, SideCounts,
@@ -26,13 +27,14 @@ use tandem_store::{Changes, ErrorKind, Item, ROOT};
 
 /// Items planned and applied together; bounds memory and the size of
 /// state transactions.
-pub const CHUNK: usize = 1000;
+pub const CHUNK: usize = 500;
 
 /// Writes (or items linked without a write) made before the stores are
 /// flushed and the state records them. Their merged records wait in memory
-/// until then (a 100k-item first sync peaked 45 MB higher at 10,000); each
-/// settle costs one `syncfs` per written folder.
-pub const SETTLE_EVERY: u64 = 2_000;
+/// until then, two batches at a time (one flushing while the next is
+/// written; a 100k-item first sync peaked 45 MB higher at 10,000); each
+/// settle costs one `syncfs` per written folder, made in the background.
+pub const SETTLE_EVERY: u64 = 1_000;
 
 /// How a pair is run.
 #[derive(Default)]
@@ -94,7 +96,10 @@ struct Scan {
     counts: [SideCounts; 2],
     /// Where each link's items stand now, parallel to `links`.
     presence: Vec<[Presence; 2]>,
-    listed: [Listing; 2],
+    /// The listed version (as [`version_key`]) of each link's items, where
+    /// listed, parallel to `links`. (The listings themselves are let go
+    /// once joined: a 100k-item collection's two take 20 MB.)
+    listed: Vec<[Option<u64>; 2]>,
     /// Ids on each side that no link claims.
     new: [Vec<String>; 2],
     missing: [bool; 2],
@@ -103,7 +108,24 @@ struct Scan {
 /// A listing: id → a hash of the version. Versions only need comparing
 /// here (writes take the exact version of the fetched item), and a hash
 /// keeps a 100k-item listing small.
-type Listing = HashMap<String, u64, foldhash::fast::RandomState>;
+type Listing = HashMap<String, Spot, foldhash::fast::RandomState>;
+
+/// A listed item: its version (as [`version_key`]), and whether a link
+/// claims it (unclaimed ones are new).
+#[derive(Debug, Clone, Copy)]
+struct Spot {
+    version: u64,
+    claimed: bool,
+}
+
+impl Spot {
+    fn at(version: &str) -> Spot {
+        Spot {
+            version: version_key(version),
+            claimed: false,
+        }
+    }
+}
 
 /// The comparable form of a version.
 fn version_key(version: &str) -> u64 {
@@ -155,8 +177,9 @@ pub async fn run_pair(
 
     // Collections: every one either side holds, plus those we synced before.
     let mut names: Vec<String> = vec![ROOT.to_string()];
-    for side in Side::BOTH {
-        match sides.store(side).collections().await {
+    let (found_a, found_b) = tokio::join!(sides.a.collections(), sides.b.collections());
+    for (side, found) in [(Side::A, found_a), (Side::B, found_b)] {
+        match found {
             Ok(list) => names.extend(list),
             Err(e) if e.kind == ErrorKind::NotFound => {}
             Err(e) => return Err(store_err(side)(e)),
@@ -329,12 +352,26 @@ async fn scan(
         }
     }
     // Both sides are read at once (their stores work on blocking threads
-    // or over the network).
+    // or over the network). Unless both may answer from a feed, every link
+    // is needed: they are loaded from the state while the stores list.
     let [saved_a, saved_b] = saved;
-    let (read_a, read_b) = tokio::join!(
-        read_side(sides.a, collection, feed.is_some(), saved_a),
-        read_side(sides.b, collection, feed.is_some(), saved_b)
-    );
+    let all_links = saved_a.is_none() || saved_b.is_none();
+    let mut reads = std::pin::pin!(async {
+        tokio::join!(
+            read_side(sides.a, collection, feed.is_some(), saved_a),
+            read_side(sides.b, collection, feed.is_some(), saved_b)
+        )
+    });
+    let early = poll_once(&mut reads).await;
+    let links = if all_links {
+        Some(state.links(pair, collection)?)
+    } else {
+        None
+    };
+    let (read_a, read_b) = match early {
+        Some(read) => read,
+        None => reads.await,
+    };
     let mut readings: [Reading; 2] = [Reading::Missing, Reading::Missing];
     for (side, result) in [(Side::A, read_a), (Side::B, read_b)] {
         match result {
@@ -366,7 +403,10 @@ async fn scan(
             return Ok(s);
         }
     }
-    let links = state.links(pair, collection)?;
+    let links = match links {
+        Some(links) => links,
+        None => state.links(pair, collection)?,
+    };
     Ok(join(collection, links, readings))
 }
 
@@ -433,8 +473,8 @@ fn join(collection: &str, links: Vec<Link>, readings: [Reading; 2]) -> Scan {
             Reading::All(items) => {
                 map.reserve(items.len());
                 map.extend(items.into_iter().map(|l| {
-                    let key = version_key(&l.version);
-                    (l.id, key)
+                    let spot = Spot::at(&l.version);
+                    (l.id, spot)
                 }));
             }
             Reading::Feed(changes) | Reading::Since(changes) => {
@@ -443,33 +483,46 @@ fn join(collection: &str, links: Vec<Link>, readings: [Reading; 2]) -> Scan {
                         links
                             .iter()
                             .filter_map(|l| linked(l, side))
-                            .map(|seen| (seen.id.clone(), version_key(&seen.version))),
+                            .map(|seen| (seen.id.clone(), Spot::at(&seen.version))),
                     );
                     for id in &changes.deleted {
                         map.remove(id);
                     }
                 }
                 map.extend(changes.changed.into_iter().map(|l| {
-                    let key = version_key(&l.version);
-                    (l.id, key)
+                    let spot = Spot::at(&l.version);
+                    (l.id, spot)
                 }));
                 tokens[ix(side)] = Some(changes.token);
             }
         }
     }
-    let presence: Vec<[Presence; 2]> = links
-        .iter()
-        .map(|l| {
-            Side::BOTH.map(|side| match linked(l, side) {
-                None => Presence::Absent,
-                Some(seen) => match listed[ix(side)].get(&seen.id) {
-                    None => Presence::Absent,
-                    Some(v) if *v == version_key(&seen.version) => Presence::Same,
-                    Some(_) => Presence::Moved,
-                },
-            })
-        })
-        .collect();
+    // Where each link's items stand; a listed id a link claims is marked,
+    // so the ids left unmarked are the new items.
+    let mut presence: Vec<[Presence; 2]> = Vec::with_capacity(links.len());
+    let mut listed_versions: Vec<[Option<u64>; 2]> = Vec::with_capacity(links.len());
+    let mut linked_count = [0u64; 2];
+    for l in &links {
+        let mut p = [Presence::Absent; 2];
+        let mut v = [None; 2];
+        for side in Side::BOTH {
+            let Some(seen) = linked(l, side) else {
+                continue;
+            };
+            linked_count[ix(side)] += 1;
+            if let Some(spot) = listed[ix(side)].get_mut(&seen.id) {
+                spot.claimed = true;
+                v[ix(side)] = Some(spot.version);
+                p[ix(side)] = if spot.version == version_key(&seen.version) {
+                    Presence::Same
+                } else {
+                    Presence::Moved
+                };
+            }
+        }
+        presence.push(p);
+        listed_versions.push(v);
+    }
     // The saved versions have served: presence says what moved. Dropping
     // them keeps a large collection's scan small.
     let mut links = links;
@@ -481,18 +534,14 @@ fn join(collection: &str, links: Vec<Link>, readings: [Reading; 2]) -> Scan {
     let mut new: [Vec<String>; 2] = [Vec::new(), Vec::new()];
     let mut counts = [SideCounts::default(); 2];
     for side in Side::BOTH {
-        let claimed: HashSet<&str, foldhash::fast::RandomState> = links
-            .iter()
-            .filter_map(|l| linked(l, side).map(|s| s.id.as_str()))
-            .collect();
         new[ix(side)] = listed[ix(side)]
-            .keys()
-            .filter(|id| !claimed.contains(id.as_str()))
-            .cloned()
+            .iter()
+            .filter(|(_, spot)| !spot.claimed)
+            .map(|(id, _)| id.clone())
             .collect();
         new[ix(side)].sort_unstable();
         counts[ix(side)] = SideCounts {
-            linked: claimed.len() as u64,
+            linked: linked_count[ix(side)],
             listed: listed[ix(side)].len() as u64,
             deletes: 0,
         };
@@ -505,7 +554,7 @@ fn join(collection: &str, links: Vec<Link>, readings: [Reading; 2]) -> Scan {
         counts,
         presence,
         missing,
-        listed,
+        listed: listed_versions,
         new,
     }
 }
@@ -552,6 +601,10 @@ struct Pass<'p, 'o> {
     report: Report,
     /// Writes made, not yet recorded in the state.
     unsettled: Unsettled,
+    /// The batch before them, being flushed while these were written.
+    settling: Option<Settling<'p>>,
+    /// The last chunk, being written while the next one is planned.
+    in_flight: Option<InFlight<'p>>,
     /// Where every write of the run left its item.
     echoes: &'p mut Echoes,
 }
@@ -570,6 +623,8 @@ struct Work {
     uid: String,
     /// The link's items as the listing found them.
     presence: [Presence; 2],
+    /// The listed versions of the link's items (see [`Scan::listed`]).
+    listed: [Option<u64>; 2],
     link: Option<Link>,
     new: [Option<Item>; 2],
 }
@@ -595,6 +650,8 @@ async fn sync_collection(
         scan: s,
         report: Report::default(),
         unsettled: Unsettled::default(),
+        settling: None,
+        in_flight: None,
         echoes,
     };
     let collection = s.collection.as_str();
@@ -617,19 +674,20 @@ async fn sync_collection(
         }
     }
 
-    let links_by_uid: HashMap<&str, &Link> = s.links.iter().map(|l| (l.uid.as_str(), l)).collect();
-    let presence_of: HashMap<&str, [Presence; 2]> = s
+    // Each link by UID, as its place in `s.links` (and `s.presence`).
+    let links_by_uid: HashMap<&str, usize> = s
         .links
         .iter()
-        .zip(&s.presence)
-        .map(|(l, p)| (l.uid.as_str(), *p))
+        .enumerate()
+        .map(|(i, l)| (l.uid.as_str(), i))
         .collect();
+    let link_of = |uid: &str| links_by_uid.get(uid).map(|&i| (&s.links[i], s.presence[i]));
     let presence = |uid: &str| {
-        presence_of
+        links_by_uid
             .get(uid)
-            .copied()
-            .unwrap_or([Presence::Absent; 2])
+            .map_or([Presence::Absent; 2], |&i| s.presence[i])
     };
+    let listed_of = |uid: &str| links_by_uid.get(uid).map_or([None; 2], |&i| s.listed[i]);
     let mut claimed_uids: [HashSet<String>; 2] = [HashSet::new(), HashSet::new()];
     let mut consumed: HashSet<String> = HashSet::new();
     let wanted = |uid: &str| opts.only.as_ref().is_none_or(|o| o.contains(uid));
@@ -664,8 +722,7 @@ async fn sync_collection(
             if let Some(item) = claim(
                 item,
                 small,
-                &links_by_uid,
-                s,
+                &link_of,
                 &mut claimed_uids,
                 sides,
                 collection,
@@ -687,9 +744,21 @@ async fn sync_collection(
             }
         }
     }
-    for chunk in s.new[ix(large)].chunks(CHUNK) {
+    // Each chunk's read starts before the chunk ahead of it is planned and
+    // written, so a store that reads on its own threads reads meanwhile.
+    let mut chunks = s.new[ix(large)].chunks(CHUNK);
+    let mut ahead = match chunks.next() {
+        Some(chunk) => Some(Ahead::start(sides, large, collection, chunk, pair).await),
+        None => None,
+    };
+    while let Some(reading) = ahead.take() {
+        let chunk = reading.chunk;
+        let (items, failures) = reading.finish().await?;
+        pass.report.add(failures);
+        if let Some(next) = chunks.next() {
+            ahead = Some(Ahead::start(sides, large, collection, next, pair).await);
+        }
         let mut work = Vec::new();
-        let items = fetch(sides, large, collection, chunk, pair, &mut pass.report).await?;
         let items = crate::mapped::admit(
             &pair.mapping,
             large,
@@ -705,8 +774,7 @@ async fn sync_collection(
                 claim(
                     item,
                     large,
-                    &links_by_uid,
-                    s,
+                    &link_of,
                     &mut claimed_uids,
                     sides,
                     collection,
@@ -728,7 +796,7 @@ async fn sync_collection(
                 Some(None) => continue,
                 None => {}
             }
-            let link = links_by_uid.get(uid.as_str()).map(|l| (*l).clone());
+            let link = link_of(uid.as_str()).map(|(l, _)| l.clone());
             if new[ix(small)].is_none() && link.is_none() {
                 if filtered[ix(small)].contains(&uid) {
                     // Its twin is outside the other side's filter.
@@ -746,6 +814,7 @@ async fn sync_collection(
             if wanted(&uid) {
                 work.push(Work {
                     presence: presence(&uid),
+                    listed: listed_of(&uid),
                     uid,
                     link,
                     new,
@@ -804,6 +873,7 @@ async fn sync_collection(
                 work.push(Work {
                     uid,
                     presence: [Presence::Absent; 2],
+                    listed: [None; 2],
                     link: None,
                     new: [a, b],
                 });
@@ -816,7 +886,7 @@ async fn sync_collection(
             let Some(Some(item)) = got.remove(uid) else {
                 continue;
             };
-            let link = links_by_uid.get(uid.as_str()).map(|l| (*l).clone());
+            let link = link_of(uid.as_str()).map(|(l, _)| l.clone());
             if link.is_some() {
                 consumed.insert(uid.clone());
             }
@@ -825,6 +895,7 @@ async fn sync_collection(
             if wanted(uid) {
                 work.push(Work {
                     presence: presence(uid),
+                    listed: listed_of(uid),
                     uid: uid.clone(),
                     link,
                     new,
@@ -841,7 +912,7 @@ async fn sync_collection(
 
     // Linked items that moved or vanished on some side.
     let mut work = Vec::new();
-    for (link, seen) in s.links.iter().zip(&s.presence) {
+    for ((link, seen), listed) in s.links.iter().zip(&s.presence).zip(&s.listed) {
         if consumed.contains(&link.uid) || !wanted(&link.uid) {
             continue;
         }
@@ -852,6 +923,7 @@ async fn sync_collection(
         work.push(Work {
             uid: link.uid.clone(),
             presence: *seen,
+            listed: *listed,
             link: Some(link.clone()),
             new: [None, None],
         });
@@ -887,6 +959,15 @@ async fn sync_collection(
             state.commit(&batch)?;
         }
     }
+    if let Some(in_flight) = pass.in_flight.take() {
+        let report = in_flight
+            .finish(&mut pass.unsettled, &mut *pass.echoes)
+            .await?;
+        pass.report.add(report);
+    }
+    if let Some(settling) = pass.settling.take() {
+        pass.report.failures.extend(settling.finish(state).await?);
+    }
     if !pass.unsettled.is_empty() {
         let ctx = Context {
             run,
@@ -894,7 +975,7 @@ async fn sync_collection(
             collection,
             sides,
         };
-        let failures = settle(&ctx, &mut pass.unsettled, state).await?;
+        let failures = pass.unsettled.begin(&ctx).await.finish(state).await?;
         pass.report.failures.extend(failures);
     }
     if let Some(p) = opts.progress {
@@ -934,6 +1015,44 @@ async fn refetch(
     }
     pass.report.replan.extend(moved);
     Ok(found)
+}
+
+/// A fetch under way: the items read, and the failures met on the way.
+type Fetching<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(Vec<Item>, Report), PairError>> + Send + 'a>,
+>;
+
+/// A chunk of new items being read ahead: the fetch has started (see
+/// [`poll_once`]) and its failures are kept apart until it is finished.
+struct Ahead<'a> {
+    chunk: &'a [String],
+    fetch: Fetching<'a>,
+    done: Option<Result<(Vec<Item>, Report), PairError>>,
+}
+
+impl<'a> Ahead<'a> {
+    async fn start(
+        sides: Sides<'a>,
+        side: Side,
+        collection: &'a str,
+        chunk: &'a [String],
+        pair: &'a PairConfig,
+    ) -> Ahead<'a> {
+        let mut fetch: Fetching<'a> = Box::pin(async move {
+            let mut report = Report::default();
+            let items = fetch(sides, side, collection, chunk, pair, &mut report).await?;
+            Ok((items, report))
+        });
+        let done = poll_once(&mut fetch).await;
+        Ahead { chunk, fetch, done }
+    }
+
+    async fn finish(self) -> Result<(Vec<Item>, Report), PairError> {
+        match self.done {
+            Some(done) => done,
+            None => self.fetch.await,
+        }
+    }
 }
 
 /// Fetches listed items; unreadable ones are reported and left out, and
@@ -983,24 +1102,25 @@ async fn fetch(
     Ok(items)
 }
 
+/// A link by UID, with where its items stand.
+type LinkOf<'s> = dyn Fn(&str) -> Option<(&'s Link, [Presence; 2])> + 's;
+
 /// Checks a new item's UID: a second item with a UID the side already
 /// holds is reported and left out, never merged.
 #[allow(clippy::too_many_arguments)]
-fn claim(
+fn claim<'s>(
     item: Item,
     side: Side,
-    links_by_uid: &HashMap<&str, &Link>,
-    s: &Scan,
+    link_of: &LinkOf<'s>,
     claimed: &mut [HashSet<String>; 2],
     sides: Sides<'_>,
     collection: &str,
     report: &mut Report,
 ) -> Option<Item> {
     let uid = item.record.uid.clone();
-    let linked_here = links_by_uid
-        .get(uid.as_str())
-        .and_then(|l| linked(l, side))
-        .filter(|seen| s.listed[ix(side)].contains_key(&seen.id));
+    let linked_here = link_of(uid.as_str())
+        .filter(|(_, presence)| presence[ix(side)] != Presence::Absent)
+        .and_then(|(l, _)| linked(l, side));
     if let Some(seen) = linked_here {
         report.failures.push(Failure {
             store: sides.name(side).to_string(),
@@ -1053,7 +1173,7 @@ async fn process(
                 continue;
             }
             if let Some(seen) = w.link.as_ref().and_then(|l| linked(l, side)) {
-                if s.listed[ix(side)].contains_key(&seen.id) {
+                if w.presence[ix(side)] != Presence::Absent {
                     want.push(seen.id.clone());
                     uid_of.insert(seen.id.clone(), w.uid.clone());
                 }
@@ -1158,7 +1278,7 @@ async fn process(
                 // between the listing and the fetch.
                 moved: saved.is_none_or(|seen| seen.id != item.id)
                     || w.presence[ix(side)] == Presence::Moved
-                    || s.listed[ix(side)].get(&item.id) != Some(&version_key(&item.version)),
+                    || w.listed[ix(side)] != Some(version_key(&item.version)),
             })
         };
         let entry = Entry {
@@ -1209,23 +1329,20 @@ async fn process(
         collection,
         sides,
     };
-    let chunk_report = apply_chunk(
-        &ctx,
-        &entries,
-        plans,
-        &fetched,
-        &open,
-        state,
-        unsettled,
-        &mut *pass.echoes,
-    )
-    .await?;
-    report.add(chunk_report);
-    if unsettled.writes >= SETTLE_EVERY || unsettled.items() as u64 >= SETTLE_EVERY {
-        report
-            .failures
-            .extend(settle(&ctx, unsettled, state).await?);
+    // The chunk before was written while this one was planned: take its
+    // outcomes, settle if a batch is full, then start this chunk's writes.
+    if let Some(previous) = pass.in_flight.take() {
+        report.add(previous.finish(unsettled, &mut *pass.echoes).await?);
     }
+    if unsettled.writes >= SETTLE_EVERY || unsettled.items() as u64 >= SETTLE_EVERY {
+        // The batch before was flushed while this one was written: record
+        // it, and flush this one while the next is written.
+        if let Some(settling) = pass.settling.take() {
+            report.failures.extend(settling.finish(state).await?);
+        }
+        pass.settling = Some(unsettled.begin(&ctx).await);
+    }
+    pass.in_flight = Some(begin_chunk(&ctx, entries, plans, fetched, open, state).await?);
     Ok(())
 }
 

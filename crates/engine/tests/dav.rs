@@ -446,25 +446,9 @@ struct Racing {
 }
 
 #[async_trait::async_trait]
-impl Store for Racing {
-    async fn collections(&self) -> tandem_store::Result<Vec<String>> {
-        self.inner.collections().await
-    }
-    async fn create_collection(&self, name: &str) -> tandem_store::Result<()> {
-        self.inner.create_collection(name).await
-    }
-    async fn list(&self, c: &str) -> tandem_store::Result<Vec<tandem_store::Listed>> {
-        self.inner.list(c).await
-    }
-    async fn fetch(
-        &self,
-        c: &str,
-        ids: &[String],
-    ) -> tandem_store::Result<Vec<Result<tandem_store::Item, tandem_store::ItemError>>> {
-        self.inner.fetch(c, ids).await
-    }
-    async fn create(&self, c: &str, item: &NewItem) -> tandem_store::Result<tandem_store::Written> {
-        self.inner.create(c, item).await
+impl tandem_store::Forward for Racing {
+    fn inner(&self) -> &dyn Store {
+        &self.inner
     }
     async fn update(
         &self,
@@ -487,9 +471,6 @@ impl Store for Racing {
             self.other.update(c, &now, &now.version, &[edit]).await?;
         }
         self.inner.update(c, current, expected, changes).await
-    }
-    async fn delete(&self, c: &str, id: &str, expected: &str) -> tandem_store::Result<()> {
-        self.inner.delete(c, id, expected).await
     }
 }
 

@@ -21,7 +21,7 @@ use tandem_apply::Sides;
 use tandem_engine::{run_pair, Config, Options, PairConfig, PairOutcome};
 use tandem_record::{FieldChange, Kind, Record, Side, Value};
 use tandem_state::{Batch, Conflict, JournalEntry, Link, Run, SqliteState, StateStore};
-use tandem_store::{Changes, Item, ItemError, Listed, NewItem, Store, Written, ROOT};
+use tandem_store::{Forward, Store, ROOT};
 use tandem_stores::sql::{SqlConfig, SqlStore, TableConfig};
 
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -227,39 +227,9 @@ struct Interleaved<'t> {
 }
 
 #[async_trait]
-impl Store for Interleaved<'_> {
-    async fn collections(&self) -> tandem_store::Result<Vec<String>> {
-        self.inner.collections().await
-    }
-    async fn create_collection(&self, name: &str) -> tandem_store::Result<()> {
-        self.inner.create_collection(name).await
-    }
-    async fn list(&self, collection: &str) -> tandem_store::Result<Vec<Listed>> {
-        self.inner.list(collection).await
-    }
-    async fn fetch(
-        &self,
-        collection: &str,
-        ids: &[String],
-    ) -> tandem_store::Result<Vec<Result<Item, ItemError>>> {
-        self.inner.fetch(collection, ids).await
-    }
-    async fn create(&self, collection: &str, item: &NewItem) -> tandem_store::Result<Written> {
-        self.inner.create(collection, item).await
-    }
-    async fn update(
-        &self,
-        collection: &str,
-        current: &Item,
-        expected: &str,
-        changes: &[FieldChange],
-    ) -> tandem_store::Result<Written> {
-        self.inner
-            .update(collection, current, expected, changes)
-            .await
-    }
-    async fn delete(&self, collection: &str, id: &str, expected: &str) -> tandem_store::Result<()> {
-        self.inner.delete(collection, id, expected).await
+impl Forward for Interleaved<'_> {
+    fn inner(&self) -> &dyn Store {
+        &self.inner
     }
     async fn flush(&self) -> tandem_store::Result<()> {
         self.inner.flush().await?;
@@ -269,13 +239,6 @@ impl Store for Interleaved<'_> {
             }
         }
         Ok(())
-    }
-    async fn changes_since(
-        &self,
-        collection: &str,
-        token: Option<&str>,
-    ) -> tandem_store::Result<Changes> {
-        self.inner.changes_since(collection, token).await
     }
 }
 

@@ -10,9 +10,9 @@ use std::sync::Mutex;
 use tandem_apply::Sides;
 use tandem_engine::{run_pair, Config, Options, PairConfig};
 use tandem_formats::Format;
-use tandem_record::{FieldChange, Kind};
+use tandem_record::Kind;
 use tandem_state::{SqliteState, StateStore};
-use tandem_store::{Changes, Item, ItemError, Listed, NewItem, Store, Written};
+use tandem_store::{Forward, Item, ItemError, Store};
 use tandem_stores::vdir::{VdirConfig, VdirStore};
 
 fn card(uid: &str, lines: &[&str]) -> String {
@@ -53,15 +53,9 @@ struct EditedBetweenReads {
 }
 
 #[async_trait]
-impl Store for EditedBetweenReads {
-    async fn collections(&self) -> tandem_store::Result<Vec<String>> {
-        self.inner.collections().await
-    }
-    async fn create_collection(&self, name: &str) -> tandem_store::Result<()> {
-        self.inner.create_collection(name).await
-    }
-    async fn list(&self, collection: &str) -> tandem_store::Result<Vec<Listed>> {
-        self.inner.list(collection).await
+impl Forward for EditedBetweenReads {
+    fn inner(&self) -> &dyn Store {
+        &self.inner
     }
     async fn fetch(
         &self,
@@ -86,33 +80,6 @@ impl Store for EditedBetweenReads {
             std::fs::write(&self.file, &self.text).unwrap();
         }
         self.inner.fetch(collection, ids).await
-    }
-    async fn create(&self, collection: &str, item: &NewItem) -> tandem_store::Result<Written> {
-        self.inner.create(collection, item).await
-    }
-    async fn update(
-        &self,
-        collection: &str,
-        current: &Item,
-        expected: &str,
-        changes: &[FieldChange],
-    ) -> tandem_store::Result<Written> {
-        self.inner
-            .update(collection, current, expected, changes)
-            .await
-    }
-    async fn delete(&self, collection: &str, id: &str, expected: &str) -> tandem_store::Result<()> {
-        self.inner.delete(collection, id, expected).await
-    }
-    async fn flush(&self) -> tandem_store::Result<()> {
-        self.inner.flush().await
-    }
-    async fn changes_since(
-        &self,
-        collection: &str,
-        token: Option<&str>,
-    ) -> tandem_store::Result<Changes> {
-        self.inner.changes_since(collection, token).await
     }
 }
 

@@ -362,7 +362,7 @@ fn settle(record: &mut Record) {
         ("phones", &IMPLIED_TYPES[..]),
         ("addresses", &IMPLIED_TYPES[..]),
     ] {
-        let Some(Value::List(items)) = record.fields.get_mut(field) else {
+        let Some(Value::List(items)) = record.fields_mut().get_mut(field) else {
             continue;
         };
         for item in items.iter_mut() {

@@ -168,7 +168,7 @@ fn variables(record: &Record) -> BTreeMap<String, cel::Value> {
     );
     let mut nested: BTreeMap<String, HashMap<cel::objects::Key, cel::Value>> = BTreeMap::new();
     nested.insert("custom".into(), HashMap::new());
-    for (name, value) in &record.fields {
+    for (name, value) in record.fields.iter() {
         match name.split_once('.') {
             Some((head, rest)) => {
                 nested

@@ -236,7 +236,7 @@ impl FieldMap {
     pub fn to_common(&self, side: Side, native: &Record, uid: &str) -> Result<Record, FieldError> {
         let mut out = Record::new(native.kind, uid);
         out.modified = native.modified;
-        for (name, value) in &native.fields {
+        for (name, value) in native.fields.iter() {
             if let Some(common) = self.common_name(side, name) {
                 if self.kept(common) {
                     out.set(common.to_string(), value.clone());
@@ -269,7 +269,7 @@ impl FieldMap {
     pub fn to_native(&self, side: Side, common: &Record) -> Record {
         let mut out = Record::new(common.kind, common.uid.clone());
         out.modified = common.modified;
-        for (name, value) in &common.fields {
+        for (name, value) in common.fields.iter() {
             if self.is_computed_from(side, name) {
                 continue;
             }

@@ -674,9 +674,9 @@ type Edit = fn(&mut Record);
 
 fn list_mut<'r>(r: &'r mut Record, field: &str) -> &'r mut Vec<Value> {
     if r.get(field).is_none() {
-        r.fields.insert(field.into(), Value::List(Vec::new()));
+        r.fields_mut().insert(field.into(), Value::List(Vec::new()));
     }
-    match r.fields.get_mut(field) {
+    match r.fields_mut().get_mut(field) {
         Some(Value::List(items)) => items,
         other => panic!("{field} is not a list: {other:?}"),
     }
@@ -722,7 +722,7 @@ fn remove_override(r: &mut Record, local: &str) {
 }
 
 fn recurrence_mut(r: &mut Record) -> &mut std::collections::BTreeMap<String, Value> {
-    map_mut(r.fields.get_mut("recurrence").expect("a series"))
+    map_mut(r.fields_mut().get_mut("recurrence").expect("a series"))
 }
 
 fn cancel(r: &mut Record, local: &str) {

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// What a record is. Kinds decide which fields a format maps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -162,8 +163,12 @@ impl fmt::Display for Side {
 pub struct Record {
     pub kind: Kind,
     pub uid: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub fields: BTreeMap<String, Value>,
+    /// Shared between copies of the record until one of them changes
+    /// ([`Record::fields_mut`]): a record passes through several hands in
+    /// a sync (the plan's write, the base, the journal), and copying it is
+    /// then free.
+    #[serde(default, skip_serializing_if = "fields_empty")]
+    pub fields: Arc<BTreeMap<String, Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modified: Option<i64>,
 }
@@ -175,14 +180,23 @@ pub struct FieldChange {
     pub value: Option<Value>,
 }
 
+fn fields_empty(fields: &Arc<BTreeMap<String, Value>>) -> bool {
+    fields.is_empty()
+}
+
 impl Record {
     pub fn new(kind: Kind, uid: impl Into<String>) -> Self {
         Record {
             kind,
             uid: uid.into(),
-            fields: BTreeMap::new(),
+            fields: Arc::default(),
             modified: None,
         }
+    }
+
+    /// The fields, to change: this record's own copy from here on.
+    pub fn fields_mut(&mut self) -> &mut BTreeMap<String, Value> {
+        Arc::make_mut(&mut self.fields)
     }
 
     pub fn get(&self, field: &str) -> Option<&Value> {
@@ -193,9 +207,11 @@ impl Record {
     pub fn set(&mut self, field: impl Into<String>, value: Value) {
         let field = field.into();
         if value.is_empty() {
-            self.fields.remove(&field);
+            if self.fields.contains_key(&field) {
+                self.fields_mut().remove(&field);
+            }
         } else {
-            self.fields.insert(field, value);
+            self.fields_mut().insert(field, value);
         }
     }
 
@@ -205,7 +221,10 @@ impl Record {
     }
 
     pub fn remove(&mut self, field: &str) -> Option<Value> {
-        self.fields.remove(field)
+        if !self.fields.contains_key(field) {
+            return None;
+        }
+        self.fields_mut().remove(field)
     }
 
     /// Applies changes in order.
@@ -214,7 +233,7 @@ impl Record {
             match &change.value {
                 Some(v) => self.set(change.field.clone(), v.clone()),
                 None => {
-                    self.fields.remove(&change.field);
+                    self.remove(&change.field);
                 }
             }
         }
@@ -247,7 +266,9 @@ impl Record {
             && self.uid == other.uid
             // Equal fields are the common case (a copy); comparing them is
             // far cheaper than normalising every value.
-            && (self.fields == other.fields || self.changed_fields(other).is_empty())
+            && (Arc::ptr_eq(&self.fields, &other.fields)
+                || self.fields == other.fields
+                || self.changed_fields(other).is_empty())
     }
 
     /// A hash of the normalised content: equal for records that mean the same.
@@ -257,7 +278,7 @@ impl Record {
         hasher.update(self.kind.as_str().as_bytes());
         hasher.update([0]);
         hasher.update(self.uid.as_bytes());
-        for (name, value) in &self.fields {
+        for (name, value) in self.fields.iter() {
             hasher.update([1]);
             hasher.update(name.as_bytes());
             hasher.update([2]);
@@ -269,7 +290,10 @@ impl Record {
 
     /// Keeps only the named fields (used by `only_fields` and one-way scopes).
     pub fn retain_fields(&mut self, keep: impl Fn(&str) -> bool) {
-        self.fields.retain(|name, _| keep(name));
+        if self.fields.keys().all(|name| keep(name)) {
+            return;
+        }
+        self.fields_mut().retain(|name, _| keep(name));
     }
 }
 

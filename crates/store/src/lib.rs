@@ -1,6 +1,6 @@
 //! The boundary between the engine and an app: the [`Store`] trait, its
-//! error type, an in-memory store and the conformance suite every store
-//! must pass.
+//! error type, an in-memory store, the conformance suite every store must
+//! pass and [`Forward`], the base of stores that wrap another.
 //!
 //! A store holds *collections* (an address book, a calendar, a table) of
 //! *items*. Each item has a store-chosen `id` (a file name, an href, a
@@ -16,12 +16,14 @@
 //! so whatever Tandem does not map survives.
 
 mod error;
+mod forward;
 mod memory;
 
 pub mod conformance;
 pub mod naming;
 
 pub use error::{Error, ErrorKind, ItemError, Result};
+pub use forward::Forward;
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;
@@ -135,10 +137,12 @@ pub trait Store: Send + Sync {
         false
     }
 
-    /// How many writes the engine may have in flight at once, each on a
-    /// different item. A folder of files takes a few, so the kernel's work
-    /// spreads over the cores; an app that takes writes one at a time (a
-    /// DAV server holding a lock, a database transaction), one.
+    /// How many writes the engine may hand over at once, each on a
+    /// different item. A folder of files takes many into a queue its own
+    /// threads work through (the kernel's work spreads over the cores, and
+    /// goes on while the engine plans what comes next); an app that takes
+    /// writes one at a time (a DAV server holding a lock, a database
+    /// transaction), one.
     fn concurrent_writes(&self) -> usize {
         1
     }

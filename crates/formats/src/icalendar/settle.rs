@@ -20,13 +20,13 @@ pub(crate) fn settle(record: &mut Record, all_day: Option<bool>) -> Result<(), F
     if record.kind == Kind::Event {
         settle_all_day(record, all_day)?;
     }
-    if let Some(Value::Text(status)) = record.fields.get_mut("status") {
+    if let Some(Value::Text(status)) = record.fields_mut().get_mut("status") {
         *status = canonical_status(status);
     }
-    if let Some(Value::Text(organizer)) = record.fields.get_mut("organizer") {
+    if let Some(Value::Text(organizer)) = record.fields_mut().get_mut("organizer") {
         *organizer = canonical_address(organizer);
     }
-    if let Some(Value::List(attendees)) = record.fields.get_mut("attendees") {
+    if let Some(Value::List(attendees)) = record.fields_mut().get_mut("attendees") {
         for attendee in attendees.iter_mut() {
             if let Value::Map(map) = attendee {
                 for (key, canonical) in [
@@ -41,14 +41,14 @@ pub(crate) fn settle(record: &mut Record, all_day: Option<bool>) -> Result<(), F
             }
         }
     }
-    if let Some(Value::Map(recurrence)) = record.fields.get_mut("recurrence") {
+    if let Some(Value::Map(recurrence)) = record.fields_mut().get_mut("recurrence") {
         if let Some(Value::Text(rule)) = recurrence.get_mut("rrule") {
             if !rule.is_empty() {
                 *rule = parse_rrule(rule, "recurrence")?.to_string();
             }
         }
     }
-    if let Some(Value::List(overrides)) = record.fields.get_mut("overrides") {
+    if let Some(Value::List(overrides)) = record.fields_mut().get_mut("overrides") {
         for instance in overrides.iter_mut() {
             if let Value::Map(map) = instance {
                 if let Some(Value::Text(status)) = map.get_mut("status") {

@@ -29,7 +29,9 @@
 //! no such name is read from its own observances. A zone name nothing
 //! explains is read as floating. Floating times and all-day dates
 //! are read as UTC for window purposes (a floating 09:00 is 09:00 UTC; an
-//! all-day event on 2026-12-01 spans `[2026-12-01T00:00Z, 2026-12-02T00:00Z)`).
+//! all-day event on 2026-12-01 spans `[2026-12-01T00:00Z, 2026-12-02T00:00Z)`),
+//! except an end or due without a zone under a zoned start, which is read
+//! in the start's zone.
 //! A time that falls in a daylight-saving gap is read with the offset before
 //! the gap, and a repeated time as its first instance (RFC 5545 §3.3.5). The
 //! wall clock is what repeats: a weekly 09:00 Europe/Berlin series is 09:00
@@ -198,6 +200,25 @@ impl Moment {
         }
     }
 
+    /// An end (or due) without a zone of its own — a date, or a floating
+    /// time — under a start in a zone is read in the start's zone. RFC 5545
+    /// §3.8.2.2 and §3.8.2.3 want the end of the same value type as the
+    /// start and later than it; a calendar that mixes them (iCal writes a
+    /// DATE DUE under a zoned DTSTART) means the wall-clock time where the
+    /// item happens, so `DUE;VALUE=DATE:20041114` under a New York start is
+    /// New York's midnight, not UTC's.
+    fn in_zone_of(self, start: &Moment) -> Moment {
+        match (self, start) {
+            (Moment::Day(day), Moment::Time(_, zone)) if *zone != Zone::Floating => {
+                Moment::Time(day.and_time(NaiveTime::MIN), zone.clone())
+            }
+            (Moment::Time(at, Zone::Floating), Moment::Time(_, zone)) => {
+                Moment::Time(at, zone.clone())
+            }
+            (end, _) => end,
+        }
+    }
+
     fn utc(&self) -> i64 {
         match self {
             Moment::Day(day) => day.and_time(NaiveTime::MIN).and_utc().timestamp(),
@@ -310,7 +331,8 @@ impl<'r> Series<'r> {
         let start = Moment::read(first, context, "start")?;
         let end = end
             .map(|e| Moment::read(e, context, end_field))
-            .transpose()?;
+            .transpose()?
+            .map(|end| end.in_zone_of(&start));
         let length = match (&start, &end) {
             (Moment::Day(first), Some(Moment::Day(last))) => {
                 Length::Days((*last - *first).num_days().max(0))

@@ -297,6 +297,48 @@ RRULE:FREQ=WEEKLY;COUNT=2\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
 }
 
 #[test]
+fn an_end_without_zone_is_read_in_the_zone_of_the_start() {
+    // iCal writes `DUE;VALUE=DATE` under a zoned DTSTART; other programs a
+    // floating DTEND. Both mean the wall clock where the item happens.
+    let new_york = |l: &str| dt(l, Some("America/New_York"));
+    let w = window("2004-11-01T00:00:00", "2004-12-01T00:00:00");
+    let task = Record::new(Kind::Task, "todo")
+        .with("start", new_york("2004-11-12T00:00:00"))
+        .with("due", Value::Date("2004-11-14".into()));
+    let x = expand(&task, w, 10).unwrap();
+    assert_eq!(starts(&x), vec![utc("2004-11-12T05:00:00")]);
+    assert_eq!(x.occurrences[0].end_utc, Some(utc("2004-11-14T05:00:00")));
+
+    let floating_end = event(
+        new_york("2004-11-12T09:00:00"),
+        Some(dt("2004-11-12T10:00:00", None)),
+        "FREQ=WEEKLY;COUNT=2",
+    );
+    let x = expand(&floating_end, w, 10).unwrap();
+    let spans: Vec<_> = x
+        .occurrences
+        .iter()
+        .map(|o| (o.start_utc, o.end_utc))
+        .collect();
+    assert_eq!(
+        spans,
+        vec![
+            (utc("2004-11-12T14:00:00"), Some(utc("2004-11-12T15:00:00"))),
+            (utc("2004-11-19T14:00:00"), Some(utc("2004-11-19T15:00:00"))),
+        ]
+    );
+
+    // Floating and all-day series keep reading their ends as UTC.
+    let floating = event(
+        dt("2004-11-12T09:00:00", None),
+        Some(Value::Date("2004-11-14".into())),
+        "",
+    );
+    let x = expand(&floating, w, 10).unwrap();
+    assert_eq!(x.occurrences[0].end_utc, Some(utc("2004-11-14T00:00:00")));
+}
+
+#[test]
 fn tasks_occur_at_their_dates() {
     let w = window("2026-01-01T00:00:00", "2027-01-01T00:00:00");
     let due_only = Record::new(Kind::Task, "t").with("due", dt("2026-04-15T17:00:00", Some("UTC")));

@@ -10,9 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use tandem_record::{FieldChange, Record, Side};
 use tandem_state::{Batch, Conflict, JournalEntry, Link, Run, StateError, StateStore};
-use tandem_store::{
-    Changes, Error, ErrorKind, Item, ItemError, Listed, MemoryStore, NewItem, Store, Written,
-};
+use tandem_store::{Error, ErrorKind, Forward, Item, MemoryStore, NewItem, Store, Written};
 
 /// The panic payload of a simulated crash; the panic hook stays quiet for it.
 pub struct Crash;
@@ -151,25 +149,9 @@ impl FaultyStore {
 }
 
 #[async_trait]
-impl Store for FaultyStore {
-    async fn collections(&self) -> tandem_store::Result<Vec<String>> {
-        self.inner.collections().await
-    }
-
-    async fn create_collection(&self, name: &str) -> tandem_store::Result<()> {
-        self.inner.create_collection(name).await
-    }
-
-    async fn list(&self, collection: &str) -> tandem_store::Result<Vec<Listed>> {
-        self.inner.list(collection).await
-    }
-
-    async fn fetch(
-        &self,
-        collection: &str,
-        ids: &[String],
-    ) -> tandem_store::Result<Vec<Result<Item, ItemError>>> {
-        self.inner.fetch(collection, ids).await
+impl Forward for FaultyStore {
+    fn inner(&self) -> &dyn Store {
+        &self.inner
     }
 
     async fn create(&self, collection: &str, item: &NewItem) -> tandem_store::Result<Written> {
@@ -198,14 +180,6 @@ impl Store for FaultyStore {
             return Err(injected(ErrorKind::Io));
         }
         self.inner.flush().await
-    }
-
-    async fn changes_since(
-        &self,
-        collection: &str,
-        token: Option<&str>,
-    ) -> tandem_store::Result<Changes> {
-        self.inner.changes_since(collection, token).await
     }
 }
 

@@ -270,7 +270,7 @@ impl Shared {
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| id.clone());
         let mut record = Record::new(self.kind, uid);
-        for (field, column) in &self.fields {
+        for (field, column) in self.fields.iter() {
             let text = &row[self.at(table, column)];
             let value =
                 read_cell(field, self.column_type(column), text).map_err(|err| ItemError {
@@ -418,7 +418,7 @@ impl Shared {
         if let Some(column) = &self.uid {
             row[self.at(table, column)] = uid.to_string();
         }
-        for (field, column) in &self.fields {
+        for (field, column) in self.fields.iter() {
             self.set_cell(table, &mut row, uid, field, column, record.get(field))?;
         }
         let version = version_of(&row);

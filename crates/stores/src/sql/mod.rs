@@ -498,7 +498,7 @@ impl SqlStore {
         let uid_column = table.uid_column();
         columns.push(uid_column.quoted.clone());
         values.push(st.bind(self.dialect, uid_column, Some(uid.to_string())));
-        for (field, column) in &table.fields {
+        for (field, column) in table.fields.iter() {
             if let Some(value) = record.get(field) {
                 let cell = Self::cell(table, uid, field, column, value)?;
                 columns.push(column.quoted.clone());
@@ -569,7 +569,7 @@ impl SqlStore {
         };
         let mut st = Statement::default();
         let mut sets = Vec::new();
-        for (field, column) in &table.fields {
+        for (field, column) in table.fields.iter() {
             let cell = match record.get(field) {
                 Some(value) => Self::cell(table, &row.id, field, column, value)?,
                 None => None,

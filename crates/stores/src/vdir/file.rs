@@ -2,10 +2,12 @@
 //! they are read consistently and written atomically. Pure file mechanics;
 //! the store in `mod.rs` decides what to write.
 
-use std::fs::{self, File, Metadata, OpenOptions};
+use rustix::fd::OwnedFd;
+use rustix::fs::{AtFlags, Mode, OFlags, Stat};
+use std::fs::{File, Metadata};
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tandem_store::naming;
 
 /// The file name for a new item with this UID: the UID itself when it is a
@@ -106,77 +108,191 @@ pub(super) fn read_consistent(path: &Path) -> io::Result<Snapshot> {
     )))
 }
 
-/// Writes `text` to a new hidden temp file beside `dest` (same folder, so a
-/// rename is atomic) and returns its path and metadata. A rename keeps the
-/// file's modification time, size and inode, so the metadata is that of
-/// `dest` once the temp file is moved there, with no further `stat`.
-/// Listings skip the temp file: it starts with a dot, and it ends in `.tmp`.
-pub(super) fn write_temp(dest: &Path, text: &str) -> io::Result<(PathBuf, Metadata)> {
+/// Mode of new item files before the umask, as `std::fs::write` and every
+/// editor give them (0644 under the usual umask 022).
+const FILE_MODE: u32 = 0o666;
+
+/// Opens a collection's folder, to create and rename item files in it by
+/// names relative to it: one path walk per write instead of one per step.
+pub(super) fn open_dir(dir: &Path) -> io::Result<OwnedFd> {
+    rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(io::Error::from)
+}
+
+/// What a store has learnt about creating files in its folders, so that
+/// later creates go straight to the way that works there.
+#[derive(Debug, Default)]
+pub(super) struct Creation {
+    /// Anonymous files (`O_TMPFILE`), or linking them into a folder, are not
+    /// supported here: create through a named temp file and a rename.
+    pub(super) rename_only: AtomicBool,
+    /// `linkat(AT_EMPTY_PATH)` is refused (older kernels allow it only with
+    /// `CAP_DAC_READ_SEARCH`): link through `/proc/self/fd` instead.
+    pub(super) link_by_proc: AtomicBool,
+}
+
+/// Writes a new file `name` holding `text` into the open folder `dir`, only
+/// if no file of that name is there: otherwise fails with `AlreadyExists`
+/// and leaves the existing file untouched. Returns the new file's `stat`,
+/// which is its metadata as published: linking and renaming keep its
+/// modification time, size and inode, so no further `stat` is needed.
+///
+/// The file appears complete or not at all, and no temp file is left
+/// behind. On Linux it is written as an anonymous file (`O_TMPFILE`) and
+/// then linked under its name: one directory operation, and `linkat`
+/// refuses an existing name atomically. A crash before the link leaves
+/// nothing visible (the kernel frees the orphan). Where that is not
+/// supported, a hidden temp file is renamed into place (see
+/// [`publish_new`]), and `creation` remembers to go that way from then on.
+pub(super) fn create_new(
+    dir: &OwnedFd,
+    name: &str,
+    text: &str,
+    creation: &Creation,
+) -> io::Result<Stat> {
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = creation;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if !creation.rename_only.load(Ordering::Relaxed) {
+        match create_anonymous(dir, name, text, creation) {
+            Some(done) => return done,
+            None => creation.rename_only.store(true, Ordering::Relaxed),
+        }
+    }
+    let (temp, stat) = write_temp(dir, name, text)?;
+    publish_new(dir, &temp, name)?;
+    Ok(stat)
+}
+
+/// [`create_new`] through an anonymous file; `None` when this folder's file
+/// system or the kernel does not support it, before anything is visible.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn create_anonymous(
+    dir: &OwnedFd,
+    name: &str,
+    text: &str,
+    creation: &Creation,
+) -> Option<io::Result<Stat>> {
+    use rustix::fs::{linkat, AtFlags, CWD};
+    use rustix::io::Errno;
+    use std::os::fd::AsRawFd;
+
+    // Kernels without O_TMPFILE see O_DIRECTORY|O_WRONLY and say EISDIR;
+    // file systems without it say EOPNOTSUPP.
+    let fd = match rustix::fs::openat(
+        dir,
+        c".",
+        OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
+        Mode::from_raw_mode(FILE_MODE),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => return None,
+        Err(err) => return Some(Err(err.into())),
+    };
+    let mut file = File::from(fd);
+    let stat = match file
+        .write_all(text.as_bytes())
+        .and_then(|()| rustix::fs::fstat(&file).map_err(io::Error::from))
+    {
+        Ok(stat) => stat,
+        Err(err) => return Some(Err(err)),
+    };
+    let exists = || Some(Err(io::Error::from(io::ErrorKind::AlreadyExists)));
+    if !creation.link_by_proc.load(Ordering::Relaxed) {
+        match linkat(&file, c"", dir, name, AtFlags::EMPTY_PATH) {
+            Ok(()) => return Some(Ok(stat)),
+            Err(Errno::EXIST) => return exists(),
+            // Not permitted to this process: try the /proc way below.
+            Err(Errno::NOENT | Errno::PERM) => creation.link_by_proc.store(true, Ordering::Relaxed),
+            Err(err) => return Some(Err(err.into())),
+        }
+    }
+    let by_proc = format!("/proc/self/fd/{}", file.as_raw_fd());
+    match linkat(CWD, by_proc.as_str(), dir, name, AtFlags::SYMLINK_FOLLOW) {
+        Ok(()) => Some(Ok(stat)),
+        Err(Errno::EXIST) => exists(),
+        // No /proc, or a file system that cannot link: the anonymous file
+        // goes away with its descriptor and the caller takes the other way.
+        Err(Errno::NOENT | Errno::PERM | Errno::OPNOTSUPP | Errno::INVAL | Errno::XDEV) => None,
+        Err(err) => Some(Err(err.into())),
+    }
+}
+
+/// Writes `text` to a new hidden temp file for `name` in the open folder
+/// `dir` (same folder, so a rename is atomic) and returns its name and
+/// `stat`, which a rename keeps (see [`create_new`]). Listings skip the
+/// temp file: it starts with a dot, and it ends in `.tmp`.
+pub(super) fn write_temp(dir: &OwnedFd, name: &str, text: &str) -> io::Result<(String, Stat)> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = dest.with_file_name(format!(
+    let temp = format!(
         ".{name}.{}-{}.tmp",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temp)
-        .and_then(|mut file| {
-            file.write_all(text.as_bytes())?;
-            file.metadata()
-        });
+    );
+    let fd = rustix::fs::openat(
+        dir,
+        temp.as_str(),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+        Mode::from_raw_mode(FILE_MODE),
+    )?;
+    let mut file = File::from(fd);
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|()| rustix::fs::fstat(&file).map_err(io::Error::from));
     match written {
-        Ok(meta) => Ok((temp, meta)),
+        Ok(stat) => Ok((temp, stat)),
         Err(err) => {
-            let _ = fs::remove_file(&temp);
+            remove(dir, &temp);
             Err(err)
         }
     }
 }
 
-/// Moves a complete temp file to `dest` only if `dest` does not exist, so
-/// two creators of one item never clobber each other: `renameat2` with
-/// `RENAME_NOREPLACE` fails with `AlreadyExists` atomically where a plain
-/// rename would silently replace, and costs one directory operation where
-/// link + unlink cost two. Where the filesystem lacks it, a hard link does
-/// the same; where that fails too, check-then-rename leaves a tiny race.
-/// The temp file is gone afterwards either way.
-pub(super) fn publish_new(temp: &Path, dest: &Path) -> io::Result<()> {
-    use rustix::fs::{renameat_with, RenameFlags, CWD};
-    match renameat_with(CWD, temp, CWD, dest, RenameFlags::NOREPLACE) {
+/// Removes a temp file of ours, if it is there.
+pub(super) fn remove(dir: &OwnedFd, name: &str) {
+    let _ = rustix::fs::unlinkat(dir, name, AtFlags::empty());
+}
+
+/// Moves a complete temp file to `dest` (both in the open folder `dir`) only
+/// if `dest` does not exist, so two creators of one item never clobber each
+/// other: `renameat2` with `RENAME_NOREPLACE` fails with `AlreadyExists`
+/// atomically where a plain rename would silently replace, and costs one
+/// directory operation where link + unlink cost two. Where the filesystem
+/// lacks it, a hard link does the same; where that fails too,
+/// check-then-rename leaves a tiny race. The temp file is gone afterwards
+/// either way.
+pub(super) fn publish_new(dir: &OwnedFd, temp: &str, dest: &str) -> io::Result<()> {
+    use rustix::fs::{linkat, renameat, renameat_with, statat, RenameFlags};
+    use rustix::io::Errno;
+    let exists = || io::Error::from(io::ErrorKind::AlreadyExists);
+    match renameat_with(dir, temp, dir, dest, RenameFlags::NOREPLACE) {
         Ok(()) => return Ok(()),
-        Err(err) if err == rustix::io::Errno::EXIST => {
-            let _ = fs::remove_file(temp);
-            return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+        Err(Errno::EXIST) => {
+            remove(dir, temp);
+            return Err(exists());
         }
         Err(_) => {}
     }
-    let result = match fs::hard_link(temp, dest) {
+    let result = match linkat(dir, temp, dir, dest, AtFlags::empty()) {
         Ok(()) => Ok(()),
-        Err(err)
-            if matches!(
-                err.kind(),
-                io::ErrorKind::AlreadyExists | io::ErrorKind::NotFound
-            ) =>
-        {
-            Err(err)
-        }
-        Err(_) => match fs::symlink_metadata(dest) {
-            Ok(_) => Err(io::Error::from(io::ErrorKind::AlreadyExists)),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                return fs::rename(temp, dest).inspect_err(|_| {
-                    let _ = fs::remove_file(temp);
+        Err(Errno::EXIST) => Err(exists()),
+        Err(Errno::NOENT) => Err(io::Error::from(io::ErrorKind::NotFound)),
+        Err(_) => match statat(dir, dest, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(_) => Err(exists()),
+            Err(Errno::NOENT) => {
+                return renameat(dir, temp, dir, dest).map_err(|err| {
+                    remove(dir, temp);
+                    err.into()
                 })
             }
-            Err(err) => Err(err),
+            Err(err) => Err(err.into()),
         },
     };
-    let _ = fs::remove_file(temp);
+    remove(dir, temp);
     result
 }
 

@@ -7,9 +7,12 @@
 //! metadata (modification time in nanoseconds, size, inode), so listing a
 //! collection costs one directory read and one `stat` per file and reads no
 //! file. Fetching reads and parses the files on blocking threads, in
-//! parallel. Writes go to a hidden temp file that is then renamed (or
-//! hard-linked, for a new item) into place, so an item is always either its
-//! old or its new text; updates patch the file's own text through
+//! parallel. A new item is written as an anonymous file that is then linked
+//! under its name (or, where the file system cannot, a hidden temp file
+//! renamed into place), never replacing a file that is there; an update
+//! writes a hidden temp file renamed over the old one. So an item is always
+//! either its old or its new text, and a crash leaves no partial file in
+//! sight. Updates patch the file's own text through
 //! [`tandem_formats::patch`], so properties Tandem does not map survive.
 //! [`Store::flush`] syncs the whole filesystem once instead of each file.
 
@@ -23,11 +26,13 @@ pub use config::VdirConfig;
 use crate::native;
 use async_trait::async_trait;
 use file::{is_item_name, is_plain_name, read_consistent, version_from_stat, version_of};
+use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tandem_formats::Format;
 use tandem_record::{FieldChange, Record};
 use tandem_store::{
@@ -38,17 +43,28 @@ use tandem_store::{
 /// not pay for threads they do not need.
 const MIN_FETCH_CHUNK: usize = 64;
 
-/// Writes in flight at once: file creation is mostly kernel work, which
-/// then spreads over the cores while the engine plans the next items.
-const CONCURRENT_WRITES: usize = 4;
+/// Writes the engine may hand over at once: they wait in the store's queue
+/// and are made while the engine plans the next items.
+const CONCURRENT_WRITES: usize = 256;
+
+/// Threads making the queued writes: file creation is mostly kernel work,
+/// which then spreads over the cores (more gain nothing: a folder takes one
+/// new name at a time).
+const WRITE_THREADS: usize = 4;
 
 /// Fewest item files a listing stats on more than one thread.
 const PARALLEL_LIST_MIN: usize = 4096;
+
+/// How long the item names found by [`Store::collections`] in the root
+/// folder serve the next root listing (see [`RootNames`]).
+const ROOT_NAMES_FRESH: Duration = Duration::from_secs(2);
 
 /// A vdir store. See the module docs.
 #[derive(Debug, Clone)]
 pub struct VdirStore {
     shared: Arc<Shared>,
+    /// Creates, updates and deletes, made in the order they are handed over.
+    writes: crate::blocking::WriteQueue<Shared>,
 }
 
 /// What the blocking tasks need; shared so they can outlive a borrow.
@@ -59,6 +75,45 @@ struct Shared {
     extension: String,
     /// Set by every write, cleared by a successful flush.
     dirty: AtomicBool,
+    /// Which way of creating files works in this store's folders.
+    creation: file::Creation,
+    /// Counts the writes (and flushes) through this store that are over.
+    writes: AtomicU64,
+    /// The item names the last `collections()` saw in the root folder.
+    root_names: Mutex<Option<RootNames>>,
+}
+
+/// The item file names a directory read of the root folder found, kept by
+/// `collections()` for the `list(ROOT)` that follows it in every sync, so a
+/// folder of 100k items is read once instead of twice.
+///
+/// A slightly old name list gives the same listing as a fresh read would:
+/// the listing stats every name anyway, so a name whose file vanished since
+/// is skipped, and a changed file shows its new version. Only a file created
+/// by someone else after the read is missing, which is as if it had appeared
+/// just after the listing: the next run sees it. Writes through this store
+/// are never missed: any write drops the list (see [`Shared::writes`]), and
+/// it is used once and only within [`ROOT_NAMES_FRESH`] of the read.
+#[derive(Debug)]
+struct RootNames {
+    /// When the read started.
+    read_at: Instant,
+    /// [`Shared::writes`] when the read started.
+    writes: u64,
+    /// Names of item files (by [`is_item_name`]), in directory order.
+    names: Vec<String>,
+    /// Names that are not UTF-8, for the listing to warn about.
+    not_utf8: Vec<OsString>,
+}
+
+/// Held for the length of a write through the store; counts it as over
+/// when dropped, whatever the outcome, which makes kept root names stale.
+struct Writing<'a>(&'a AtomicU64);
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 impl VdirStore {
@@ -83,13 +138,18 @@ impl VdirStore {
                 format!("vdir extension `{extension}` is not a plain file extension"),
             ));
         }
+        let shared = Arc::new(Shared {
+            root: config.path,
+            format,
+            extension,
+            dirty: AtomicBool::new(false),
+            creation: file::Creation::default(),
+            writes: AtomicU64::new(0),
+            root_names: Mutex::new(None),
+        });
         Ok(VdirStore {
-            shared: Arc::new(Shared {
-                root: config.path,
-                format,
-                extension,
-                dirty: AtomicBool::new(false),
-            }),
+            writes: crate::blocking::WriteQueue::new(Arc::clone(&shared), WRITE_THREADS),
+            shared,
         })
     }
 
@@ -151,22 +211,57 @@ impl Shared {
         native::is_format(raw, self.format)
     }
 
-    fn list(&self, collection: &str) -> Result<Vec<Listed>> {
-        let dir = self.dir(collection)?;
-        let read = fs::read_dir(&dir).map_err(|err| Error::io(dir.display(), err))?;
-        // Only names are kept from the directory read: a listing of 100k
-        // files must stay small, and each name becomes the item's id.
+    /// Marks a write through the store as under way (see [`Writing`]).
+    fn writing(&self) -> Writing<'_> {
+        Writing(&self.writes)
+    }
+
+    /// The root names kept by `collections()`, if still good to use; they
+    /// are taken either way, so they serve one listing at most.
+    fn take_root_names(&self) -> Option<RootNames> {
+        let kept = self
+            .root_names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()?;
+        let fresh = kept.writes == self.writes.load(Ordering::Acquire)
+            && kept.read_at.elapsed() < ROOT_NAMES_FRESH;
+        fresh.then_some(kept)
+    }
+
+    /// The item file names in a folder, by one directory read. Only names
+    /// are kept: a listing of 100k files must stay small, and each name
+    /// becomes the item's id.
+    fn read_item_names(&self, dir: &Path) -> Result<Vec<String>> {
+        let read = fs::read_dir(dir).map_err(|err| Error::io(dir.display(), err))?;
         let mut names = Vec::new();
         for entry in read {
             let entry = entry.map_err(|err| Error::io(dir.display(), err))?;
             match entry.file_name().into_string() {
                 Ok(name) if is_item_name(&name, &self.extension) => names.push(name),
                 Ok(_) => {}
-                Err(name) => {
-                    tracing::warn!(dir = %dir.display(), ?name, "skipping a file whose name is not UTF-8");
-                }
+                Err(name) => warn_not_utf8(dir, &name),
             }
         }
+        Ok(names)
+    }
+
+    fn list(&self, collection: &str) -> Result<Vec<Listed>> {
+        let dir = self.dir(collection)?;
+        let kept = if collection == ROOT {
+            self.take_root_names()
+        } else {
+            None
+        };
+        let mut names = match kept {
+            Some(kept) => {
+                for name in &kept.not_utf8 {
+                    warn_not_utf8(&dir, name);
+                }
+                kept.names
+            }
+            None => self.read_item_names(&dir)?,
+        };
         let fd = rustix::fs::open(
             &dir,
             rustix::fs::OFlags::RDONLY
@@ -260,21 +355,20 @@ impl Shared {
     /// Writes a new item file; `Ok(None)` when a file of that name is there
     /// already (see [`Shared::existing`]).
     fn create(&self, collection: &str, uid: &str, text: &str) -> Result<Option<Written>> {
-        let dir = self.existing_dir(collection)?;
+        let dir = self.dir(collection)?;
         let name = file::name_for_uid(uid, &self.extension);
-        let path = dir.join(&name);
-        // No look first: publishing refuses to replace a file that is there.
-        let (temp, meta) =
-            file::write_temp(&path, text).map_err(|err| Error::io(dir.display(), err))?;
+        let folder = open_folder(&dir)?;
+        let _writing = self.writing();
         self.dirty.store(true, Ordering::Release);
-        match file::publish_new(&temp, &path) {
-            Ok(()) => Ok(Some(Written {
+        // No look first: creating refuses to replace a file that is there.
+        match file::create_new(&folder, &name, text, &self.creation) {
+            Ok(stat) => Ok(Some(Written {
                 id: name,
-                version: version_of(&meta),
+                version: version_from_stat(&stat),
             })),
             // The item is there already (or another writer created it).
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(None),
-            Err(err) => Err(Error::io(path.display(), err)),
+            Err(err) => Err(Error::io(dir.join(&name).display(), err)),
         }
     }
 
@@ -356,23 +450,25 @@ impl Shared {
         };
         let patched = tandem_formats::patch(self.format, &original, changes)
             .map_err(|err| native::format_error(&path.display(), err).with_id(id))?;
-        let (temp, meta) =
-            file::write_temp(&path, &patched).map_err(|err| Error::io(dir.display(), err))?;
+        let folder = open_folder(&dir)?;
+        let _writing = self.writing();
+        let (temp, stat) =
+            file::write_temp(&folder, id, &patched).map_err(|err| Error::io(dir.display(), err))?;
         self.dirty.store(true, Ordering::Release);
         // Checked again right before the rename, which narrows the window in
         // which another writer's change could be overwritten to a few
         // instructions (a plain folder offers no compare-and-swap).
         if let Err(err) = self.check_version(&path, id, expected) {
-            let _ = fs::remove_file(&temp);
+            file::remove(&folder, &temp);
             return Err(err);
         }
-        if let Err(err) = fs::rename(&temp, &path) {
-            let _ = fs::remove_file(&temp);
-            return Err(Error::io(path.display(), err).with_id(id));
+        if let Err(err) = rustix::fs::renameat(&folder, temp.as_str(), &folder, id) {
+            file::remove(&folder, &temp);
+            return Err(Error::io(path.display(), err.into()).with_id(id));
         }
         Ok(Written {
             id: id.to_string(),
-            version: version_of(&meta),
+            version: version_from_stat(&stat),
         })
     }
 
@@ -380,32 +476,59 @@ impl Shared {
         let dir = self.dir(collection)?;
         let path = self.item_path(&dir, id)?;
         self.check_version(&path, id, expected)?;
+        let _writing = self.writing();
         fs::remove_file(&path).map_err(|err| Error::io(path.display(), err).with_id(id))?;
         self.dirty.store(true, Ordering::Release);
         Ok(())
     }
 
+    /// The collections: the root and its subfolders. The item names seen
+    /// on the way are kept for the root listing that follows (see
+    /// [`RootNames`]).
     fn collections(&self) -> Result<Vec<String>> {
         let root = &self.root;
+        let (read_at, writes) = (Instant::now(), self.writes.load(Ordering::Acquire));
         let entries = fs::read_dir(root).map_err(|err| Error::io(root.display(), err))?;
-        let mut names = Vec::new();
+        let (mut names, mut items, mut not_utf8) = (Vec::new(), Vec::new(), Vec::new());
         for entry in entries {
             let entry = entry.map_err(|err| Error::io(root.display(), err))?;
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
+            let name = match entry.file_name().into_string() {
+                Ok(name) => name,
+                Err(name) => {
+                    not_utf8.push(name);
+                    continue;
+                }
             };
             if !is_plain_name(&name) {
                 continue;
             }
+            // The type comes with the directory entry (d_type), no stat.
             let is_dir = match entry.file_type() {
                 Ok(t) if t.is_symlink() => fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()),
                 Ok(t) => t.is_dir(),
                 Err(err) => return Err(Error::io(entry.path().display(), err)),
             };
-            if is_dir {
-                names.push(name);
+            // As `list` does, every item name is kept whatever its type:
+            // the listing's stat leaves out what is not a file.
+            match (is_dir, is_item_name(&name, &self.extension)) {
+                (true, true) => {
+                    items.push(name.clone());
+                    names.push(name);
+                }
+                (true, false) => names.push(name),
+                (false, true) => items.push(name),
+                (false, false) => {}
             }
         }
+        *self
+            .root_names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(RootNames {
+            read_at,
+            writes,
+            names: items,
+            not_utf8,
+        });
         names.sort();
         names.insert(0, ROOT.to_string());
         Ok(names)
@@ -413,6 +536,7 @@ impl Shared {
 
     fn create_collection(&self, name: &str) -> Result<()> {
         let dir = self.dir(name)?;
+        let _writing = self.writing();
         let made = if name == ROOT {
             fs::create_dir_all(&dir)
         } else {
@@ -428,6 +552,7 @@ impl Shared {
     /// Syncs the filesystem holding the root folder: one call for all the
     /// files written, where an fsync per file would cost a disk flush each.
     fn flush(&self) -> Result<()> {
+        let _writing = self.writing();
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
@@ -437,6 +562,25 @@ impl Shared {
             Error::io(self.root.display(), err)
         })
     }
+}
+
+/// Opens a collection's folder for writing files in it; a missing folder is
+/// [`ErrorKind::NotFound`], anything else than a folder [`ErrorKind::Invalid`].
+fn open_folder(dir: &Path) -> Result<rustix::fd::OwnedFd> {
+    file::open_dir(dir).map_err(|err| {
+        if err.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) {
+            Error::new(
+                ErrorKind::Invalid,
+                format!("{} is not a folder", dir.display()),
+            )
+        } else {
+            Error::io(dir.display(), err)
+        }
+    })
+}
+
+fn warn_not_utf8(dir: &Path, name: &OsString) {
+    tracing::warn!(dir = %dir.display(), ?name, "skipping a file whose name is not UTF-8");
 }
 
 #[cfg(target_os = "linux")]
@@ -506,13 +650,10 @@ impl Store for VdirStore {
         collection: &str,
         ids: &[String],
     ) -> Result<Vec<std::result::Result<Item, ItemError>>> {
-        let collection = collection.to_string();
-        let dir = self
-            .blocking(move |shared| shared.existing_dir(&collection))
-            .await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
+        let dir = self.shared.dir(collection)?;
+        // The reads start before the folder is checked, so they are all
+        // under way when this future is first polled (a caller may start a
+        // fetch and attend to other work before awaiting it).
         // Spread the reads over the cores (parsing is CPU work), in a few
         // chunks per core so one slow chunk does not leave a core idle.
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
@@ -532,6 +673,9 @@ impl Store for VdirStore {
                 })
             })
             .collect();
+        let collection = collection.to_string();
+        self.blocking(move |shared| shared.existing_dir(&collection))
+            .await?;
         let mut fetched = Vec::with_capacity(ids.len());
         for task in tasks {
             let items = task
@@ -546,7 +690,8 @@ impl Store for VdirStore {
         let text = native::text_to_create(self.shared.format, item)?;
         let (uid, folder) = (item.record.uid.clone(), collection.to_string());
         let (created, text) = self
-            .blocking(move |shared| Ok((shared.create(&folder, &uid, &text)?, text)))
+            .writes
+            .run(move |shared| Ok((shared.create(&folder, &uid, &text)?, text)))
             .await?;
         if let Some(written) = created {
             return Ok(written);
@@ -568,7 +713,8 @@ impl Store for VdirStore {
         let current = current.clone();
         let expected = expected.to_string();
         let changes = changes.to_vec();
-        self.blocking(move |shared| shared.update(&collection, &current, &expected, &changes))
+        self.writes
+            .run(move |shared| shared.update(&collection, &current, &expected, &changes))
             .await
     }
 
@@ -576,7 +722,8 @@ impl Store for VdirStore {
         let collection = collection.to_string();
         let id = id.to_string();
         let expected = expected.to_string();
-        self.blocking(move |shared| shared.delete(&collection, &id, &expected))
+        self.writes
+            .run(move |shared| shared.delete(&collection, &id, &expected))
             .await
     }
 

@@ -458,6 +458,9 @@ async fn create_refuses_a_file_holding_another_item() {
 async fn racing_creators_never_clobber() {
     for round in 0..20 {
         let (_temp, root, store) = vdir(Kind::Contact);
+        // Half the rounds through the temp file and rename.
+        let rename_only = &store.shared.creation.rename_only;
+        rename_only.store(round % 2 == 1, Ordering::Relaxed);
         let uid = format!("race-{round}");
         let a = contact(&uid).with("note", Value::text("from a"));
         let b = contact(&uid).with("note", Value::text("from b"));
@@ -476,6 +479,196 @@ async fn racing_creators_never_clobber() {
         assert!(text.contains(winner_note), "{text}");
         assert_eq!(names_in(&root), [format!("{uid}.vcf")]);
     }
+}
+
+/// The ways a create can go: an anonymous file linked by its descriptor,
+/// or through `/proc/self/fd`, or a temp file renamed into place.
+const CREATE_WAYS: [(&str, bool, bool); 3] = [
+    ("anonymous file", false, false),
+    ("anonymous file linked through /proc", false, true),
+    ("temp file and rename", true, false),
+];
+
+/// True when `dir` takes anonymous files (`O_TMPFILE`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn takes_anonymous_files(dir: &Path) -> bool {
+    use rustix::fs::{Mode, OFlags};
+    rustix::fs::open(
+        dir,
+        OFlags::WRONLY | OFlags::TMPFILE,
+        Mode::from_raw_mode(0o600),
+    )
+    .is_ok()
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn takes_anonymous_files(_: &Path) -> bool {
+    false
+}
+
+#[tokio::test]
+async fn creates_publish_whole_files_and_never_clobber_every_way() {
+    use std::os::unix::fs::PermissionsExt;
+    for (way, rename_only, link_by_proc) in CREATE_WAYS {
+        let (temp, root, store) = vdir(Kind::Contact);
+        let creation = &store.shared.creation;
+        creation.rename_only.store(rename_only, Ordering::Relaxed);
+        creation.link_by_proc.store(link_by_proc, Ordering::Relaxed);
+
+        let written = store.create(ROOT, &new_item(contact("ada"))).await.unwrap();
+        let path = root.join(&written.id);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("FN:Ada Lovelace\r\n") && text.ends_with("END:VCARD\r\n"),
+            "{way}: {text}"
+        );
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(written.version, version_of(&meta), "{way}");
+        assert_eq!(store.list(ROOT).await.unwrap()[0].version, written.version);
+        // The mode any program writing a file gets (0644 under umask 022).
+        fs::write(temp.path().join("reference"), "x").unwrap();
+        let reference = fs::metadata(temp.path().join("reference")).unwrap();
+        assert_eq!(
+            meta.permissions().mode() & 0o7777,
+            reference.permissions().mode() & 0o7777,
+            "{way}"
+        );
+
+        // Another item's file under the same name stays untouched.
+        let other = CARD_WITH_EXTRAS.replace("UID:extras", "UID:someone-else");
+        fs::write(root.join("bob.vcf"), &other).unwrap();
+        let before = version_of(&fs::metadata(root.join("bob.vcf")).unwrap());
+        let err = store
+            .create(ROOT, &new_item(contact("bob")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::AlreadyExists, "{way}: {err}");
+        assert_eq!(fs::read_to_string(root.join("bob.vcf")).unwrap(), other);
+        assert_eq!(
+            version_of(&fs::metadata(root.join("bob.vcf")).unwrap()),
+            before,
+            "{way}"
+        );
+        // Creating the same item again finds it and changes nothing.
+        let again = store.create(ROOT, &new_item(contact("ada"))).await.unwrap();
+        assert_eq!(again, written, "{way}");
+        assert_eq!(
+            names_in(&root),
+            ["ada.vcf", "bob.vcf"],
+            "{way}: temp files left"
+        );
+
+        // A forced fallback stays; where anonymous files work, they are used.
+        if rename_only {
+            assert!(creation.rename_only.load(Ordering::Relaxed), "{way}");
+        } else {
+            assert_eq!(
+                creation.rename_only.load(Ordering::Relaxed),
+                !takes_anonymous_files(&root),
+                "{way}"
+            );
+        }
+        if link_by_proc {
+            assert!(creation.link_by_proc.load(Ordering::Relaxed), "{way}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn creates_into_a_missing_or_non_folder_fail_every_way() {
+    for (way, rename_only, link_by_proc) in CREATE_WAYS {
+        let (_temp, root, store) = vdir(Kind::Contact);
+        let creation = &store.shared.creation;
+        creation.rename_only.store(rename_only, Ordering::Relaxed);
+        creation.link_by_proc.store(link_by_proc, Ordering::Relaxed);
+        let err = store
+            .create("missing", &new_item(contact("a")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound, "{way}: {err}");
+        fs::write(root.join("plain"), "x").unwrap();
+        let err = store
+            .create("plain", &new_item(contact("a")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Invalid, "{way}: {err}");
+        assert!(err.message.contains("is not a folder"), "{way}: {err}");
+        assert_eq!(names_in(&root), ["plain"], "{way}");
+    }
+}
+
+fn sorted(mut listed: Vec<Listed>) -> Vec<Listed> {
+    listed.sort_by(|a, b| a.id.cmp(&b.id));
+    listed
+}
+
+#[tokio::test]
+async fn the_root_listing_reuses_the_names_collections_read() {
+    let (_temp, root, store) = vdir(Kind::Contact);
+    for uid in ["a", "b", "c"] {
+        store.create(ROOT, &new_item(contact(uid))).await.unwrap();
+    }
+    fs::create_dir(root.join("work")).unwrap();
+    fs::create_dir(root.join("folder.vcf")).unwrap();
+    fs::write(root.join("notes.txt"), "x").unwrap();
+    fs::write(root.join(".hidden.vcf"), "x").unwrap();
+    let card = |uid: &str| CARD_WITH_EXTRAS.replace("UID:extras", &format!("UID:{uid}"));
+    let alone = sorted(store.list(ROOT).await.unwrap());
+    assert_eq!(ids(&alone), ["a.vcf", "b.vcf", "c.vcf"]);
+    assert_eq!(
+        store.collections().await.unwrap(),
+        ["", "folder.vcf", "work"]
+    );
+    assert_eq!(sorted(store.list(ROOT).await.unwrap()), alone);
+
+    // The names are those of the read: a file gone since is skipped, one
+    // made since by another program shows in the next listing, which reads
+    // the folder again.
+    store.collections().await.unwrap();
+    fs::remove_file(root.join("a.vcf")).unwrap();
+    fs::write(root.join("late.vcf"), card("late")).unwrap();
+    assert_eq!(ids(&store.list(ROOT).await.unwrap()), ["b.vcf", "c.vcf"]);
+    assert_eq!(
+        ids(&store.list(ROOT).await.unwrap()),
+        ["b.vcf", "c.vcf", "late.vcf"]
+    );
+    // Subfolders are always read.
+    fs::write(root.join("work").join("w.vcf"), card("w")).unwrap();
+    store.collections().await.unwrap();
+    assert_eq!(ids(&store.list("work").await.unwrap()), ["w.vcf"]);
+
+    // Any write through the store in between makes the listing read again.
+    store.collections().await.unwrap();
+    fs::write(root.join("outside.vcf"), card("outside")).unwrap();
+    store.create(ROOT, &new_item(contact("d"))).await.unwrap();
+    let all = ["b.vcf", "c.vcf", "d.vcf", "late.vcf", "outside.vcf"];
+    assert_eq!(ids(&store.list(ROOT).await.unwrap()), all);
+    let d = store
+        .list(ROOT)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.id == "d.vcf")
+        .unwrap();
+    store.collections().await.unwrap();
+    store.delete(ROOT, "d.vcf", &d.version).await.unwrap();
+    fs::write(root.join("outside2.vcf"), card("outside2")).unwrap();
+    let listed = ids(&store.list(ROOT).await.unwrap());
+    assert!(listed.contains(&"outside2.vcf".to_string()) && !listed.contains(&"d.vcf".to_string()));
+    store.collections().await.unwrap();
+    store.flush().await.unwrap();
+    fs::write(root.join("outside3.vcf"), card("outside3")).unwrap();
+    assert!(ids(&store.list(ROOT).await.unwrap()).contains(&"outside3.vcf".to_string()));
+
+    // Names older than the time bound are not used.
+    store.collections().await.unwrap();
+    fs::write(root.join("old.vcf"), card("old")).unwrap();
+    {
+        let mut kept = store.shared.root_names.lock().unwrap();
+        let kept = kept.as_mut().expect("collections() kept the root names");
+        kept.read_at = kept.read_at.checked_sub(ROOT_NAMES_FRESH).unwrap();
+    }
+    assert!(ids(&store.list(ROOT).await.unwrap()).contains(&"old.vcf".to_string()));
 }
 
 #[tokio::test]
