@@ -674,13 +674,17 @@ async fn sync_collection(
         }
     }
 
-    // Each link by UID, as its place in `s.links` (and `s.presence`).
-    let links_by_uid: HashMap<&str, usize> = s
-        .links
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.uid.as_str(), i))
-        .collect();
+    // Each link by UID, as its place in `s.links` (and `s.presence`): only
+    // new items are looked up by UID, so without any the index is not made.
+    let links_by_uid: HashMap<&str, usize> = if s.new.iter().all(Vec::is_empty) {
+        HashMap::new()
+    } else {
+        s.links
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.uid.as_str(), i))
+            .collect()
+    };
     let link_of = |uid: &str| links_by_uid.get(uid).map(|&i| (&s.links[i], s.presence[i]));
     let presence = |uid: &str| {
         links_by_uid

@@ -55,8 +55,34 @@ pub(super) fn version_from_stat(stat: &rustix::fs::Stat) -> String {
     )
 }
 
+/// `{mtime}.{nsec:09}-{size}-{ino}`, written without the formatting
+/// machinery: a 100k-file listing makes one per file, and `format!` was a
+/// fifth of the listing's CPU.
 fn version_text(mtime: i64, nsec: i64, size: u64, ino: u64) -> String {
-    format!("{mtime}.{nsec:09}-{size}-{ino}")
+    let (mut a, mut b, mut c, mut d) = (
+        itoa::Buffer::new(),
+        itoa::Buffer::new(),
+        itoa::Buffer::new(),
+        itoa::Buffer::new(),
+    );
+    let (mtime, nsec, size, ino) = (
+        a.format(mtime),
+        b.format(nsec),
+        c.format(size),
+        d.format(ino),
+    );
+    let pad = 9usize.saturating_sub(nsec.len());
+    let mut out =
+        String::with_capacity(mtime.len() + pad + nsec.len() + size.len() + ino.len() + 3);
+    out.push_str(mtime);
+    out.push('.');
+    out.extend(std::iter::repeat_n('0', pad));
+    out.push_str(nsec);
+    out.push('-');
+    out.push_str(size);
+    out.push('-');
+    out.push_str(ino);
+    out
 }
 
 #[cfg(not(unix))]
@@ -299,6 +325,21 @@ pub(super) fn publish_new(dir: &OwnedFd, temp: &str, dest: &str) -> io::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_text_pads_the_nanoseconds() {
+        for (mtime, nsec, size, ino) in [
+            (1_700_000_000, 5, 400, 123),
+            (1_700_000_000, 999_999_999, 0, u64::MAX),
+            (-86_400, 0, u64::MAX, 1),
+            (0, 120_000_000, 7, 0),
+        ] {
+            assert_eq!(
+                version_text(mtime, nsec, size, ino),
+                format!("{mtime}.{nsec:09}-{size}-{ino}")
+            );
+        }
+    }
 
     #[test]
     fn safe_uids_name_their_files() {
