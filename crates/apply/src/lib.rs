@@ -322,10 +322,6 @@ impl Chunk {
 /// first write in `Chunk::pending`.
 type ItemOutcomes = (usize, Vec<Result<Option<Written>, tandem_store::Error>>);
 
-/// A chunk's writes under way; they end with every item's outcomes.
-type Writing<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Vec<ItemOutcomes>> + Send + 'a>>;
-
 /// A chunk whose writes are under way: journaled as pending and handed to
 /// the stores, their outcomes not yet taken. The caller may plan the next
 /// chunk meanwhile; a store that writes on its own threads goes on writing
@@ -334,8 +330,7 @@ type Writing<'a> =
 pub struct InFlight<'a> {
     ctx: Context<'a>,
     chunk: Arc<Chunk>,
-    writes: Writing<'a>,
-    done: Option<Vec<ItemOutcomes>>,
+    writes: Started<'a, Vec<ItemOutcomes>>,
 }
 
 /// Applies one chunk of item plans: journals every write as pending (with
@@ -402,7 +397,7 @@ pub async fn begin_chunk<'a>(
         at += len;
     }
     let shared = Arc::clone(&chunk);
-    let mut writes: Writing<'a> = Box::pin(
+    let writes = Started::start(
         stream::iter(groups)
             .map(move |(first, len)| {
                 let chunk = Arc::clone(&shared);
@@ -425,14 +420,9 @@ pub async fn begin_chunk<'a>(
             })
             .buffered(in_flight)
             .collect::<Vec<_>>(),
-    );
-    let done = poll_once(&mut writes).await;
-    Ok(InFlight {
-        ctx,
-        chunk,
-        writes,
-        done,
-    })
+    )
+    .await;
+    Ok(InFlight { ctx, chunk, writes })
 }
 
 impl InFlight<'_> {
@@ -445,21 +435,10 @@ impl InFlight<'_> {
         unsettled: &mut Unsettled,
         echoes: &mut Echoes,
     ) -> Result<Report, StateError> {
-        let InFlight {
-            ctx,
-            chunk,
-            writes,
-            done,
-        } = self;
-        // Either way the writes' future is gone after this, and with it its
-        // hold on the chunk.
-        let outcomes = match done {
-            Some(done) => {
-                drop(writes);
-                done
-            }
-            None => writes.await,
-        };
+        let InFlight { ctx, chunk, writes } = self;
+        // The writes' future is gone after this, and with it its hold on
+        // the chunk.
+        let outcomes = writes.finish().await;
         let mut report = Report::default();
         let mut batch = Batch::new(ctx.pair, ctx.collection);
         let mut written: HashMap<(usize, Side), Option<Written>> = HashMap::new();
@@ -681,28 +660,22 @@ impl Unsettled {
                 reason: format!("{err}; the writes of this batch will be checked again next run"),
             })
         };
-        let mut flush: Flushing<'a> = Box::pin(async move {
+        let flush = Started::start(async move {
             let (a, b) = futures_util::future::join(flush_side(Side::A), flush_side(Side::B)).await;
             a.or(b)
-        });
-        let done = poll_once(&mut flush).await;
+        })
+        .await;
         Settling {
-            flush: match done {
-                Some(failure) => Box::pin(std::future::ready(failure)),
-                None => flush,
-            },
+            flush,
             batch: pending.batch,
         }
     }
 }
 
-type Flushing<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Option<Failure>> + Send + 'a>>;
-
 /// A batch of writes whose stores are being flushed; see [`Unsettled::begin`].
 #[must_use = "a batch is only recorded by `finish`"]
 pub struct Settling<'a> {
-    flush: Flushing<'a>,
+    flush: Started<'a, Option<Failure>>,
     batch: Option<Batch>,
 }
 
@@ -711,7 +684,7 @@ impl Settling<'_> {
     /// flush failed nothing is recorded (the next run re-derives those
     /// items) and the failure is returned for the report.
     pub async fn finish(self, state: &mut dyn StateStore) -> Result<Vec<Failure>, StateError> {
-        if let Some(failure) = self.flush.await {
+        if let Some(failure) = self.flush.finish().await {
             return Ok(vec![failure]);
         }
         if let Some(batch) = self.batch {
@@ -721,17 +694,39 @@ impl Settling<'_> {
     }
 }
 
-/// Polls `future` once, so that work it hands to other threads (a store's
-/// blocking I/O) starts now rather than when it is first awaited; its
-/// output if it is already done.
-pub async fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> Option<F::Output> {
-    std::future::poll_fn(|cx| {
-        std::task::Poll::Ready(match std::pin::Pin::new(&mut *future).poll(cx) {
-            std::task::Poll::Ready(output) => Some(output),
-            std::task::Poll::Pending => None,
+/// Work started now and finished later: a future polled once, so that what
+/// it hands to other threads (a store's blocking I/O, its write queue)
+/// starts at once rather than when it is first awaited, and the caller can
+/// attend to other work meanwhile.
+#[must_use = "started work is only finished by `finish`"]
+pub struct Started<'a, T> {
+    future: std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>,
+    /// The output, when the first poll already finished it.
+    done: Option<T>,
+}
+
+impl<'a, T> Started<'a, T> {
+    pub async fn start(future: impl std::future::Future<Output = T> + Send + 'a) -> Started<'a, T> {
+        let mut future: std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>> =
+            Box::pin(future);
+        let done = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match future.as_mut().poll(cx) {
+                std::task::Poll::Ready(output) => Some(output),
+                std::task::Poll::Pending => None,
+            })
         })
-    })
-    .await
+        .await;
+        Started { future, done }
+    }
+
+    /// Waits for the output. The future is dropped by the time this
+    /// returns, and with it whatever it held.
+    pub async fn finish(self) -> T {
+        match self.done {
+            Some(done) => done,
+            None => self.future.await,
+        }
+    }
 }
 
 fn write_name(write: &Write) -> &'static str {

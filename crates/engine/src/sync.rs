@@ -15,7 +15,7 @@
 use crate::config::PairConfig;
 use std::collections::{HashMap, HashSet};
 use tandem_apply::{
-    begin_chunk, poll_once, Context, Echoes, Failure, Fetched, InFlight, Report, Settling, Sides,
+    begin_chunk, Context, Echoes, Failure, Fetched, InFlight, Report, Settling, Sides, Started,
     Unsettled,
 };
 use tandem_plan::{
@@ -356,22 +356,19 @@ async fn scan(
     // is needed: they are loaded from the state while the stores list.
     let [saved_a, saved_b] = saved;
     let all_links = saved_a.is_none() || saved_b.is_none();
-    let mut reads = std::pin::pin!(async {
+    let reads = Started::start(async {
         tokio::join!(
             read_side(sides.a, collection, feed.is_some(), saved_a),
             read_side(sides.b, collection, feed.is_some(), saved_b)
         )
-    });
-    let early = poll_once(&mut reads).await;
+    })
+    .await;
     let links = if all_links {
         Some(state.links(pair, collection)?)
     } else {
         None
     };
-    let (read_a, read_b) = match early {
-        Some(read) => read,
-        None => reads.await,
-    };
+    let (read_a, read_b) = reads.finish().await;
     let mut readings: [Reading; 2] = [Reading::Missing, Reading::Missing];
     for (side, result) in [(Side::A, read_a), (Side::B, read_b)] {
         match result {
@@ -1021,17 +1018,11 @@ async fn refetch(
     Ok(found)
 }
 
-/// A fetch under way: the items read, and the failures met on the way.
-type Fetching<'a> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<(Vec<Item>, Report), PairError>> + Send + 'a>,
->;
-
-/// A chunk of new items being read ahead: the fetch has started (see
-/// [`poll_once`]) and its failures are kept apart until it is finished.
+/// A chunk of new items being read ahead: the fetch has started, and its
+/// failures are kept apart until it is finished.
 struct Ahead<'a> {
     chunk: &'a [String],
-    fetch: Fetching<'a>,
-    done: Option<Result<(Vec<Item>, Report), PairError>>,
+    fetch: Started<'a, Result<(Vec<Item>, Report), PairError>>,
 }
 
 impl<'a> Ahead<'a> {
@@ -1042,20 +1033,17 @@ impl<'a> Ahead<'a> {
         chunk: &'a [String],
         pair: &'a PairConfig,
     ) -> Ahead<'a> {
-        let mut fetch: Fetching<'a> = Box::pin(async move {
+        let fetch = Started::start(async move {
             let mut report = Report::default();
             let items = fetch(sides, side, collection, chunk, pair, &mut report).await?;
             Ok((items, report))
-        });
-        let done = poll_once(&mut fetch).await;
-        Ahead { chunk, fetch, done }
+        })
+        .await;
+        Ahead { chunk, fetch }
     }
 
     async fn finish(self) -> Result<(Vec<Item>, Report), PairError> {
-        match self.done {
-            Some(done) => done,
-            None => self.fetch.await,
-        }
+        self.fetch.finish().await
     }
 }
 

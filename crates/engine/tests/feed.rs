@@ -14,13 +14,13 @@
 use async_trait::async_trait;
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tandem_apply::Sides;
 use tandem_engine::{run_pair, Config, Options, PairConfig, PairOutcome};
-use tandem_record::{FieldChange, Kind, Record, Side, Value};
-use tandem_state::{Batch, Conflict, JournalEntry, Link, Run, SqliteState, StateStore};
+use tandem_record::{FieldChange, Kind, Side, Value};
+use tandem_state::{ForwardState, Link, SqliteState, StateStore};
 use tandem_store::{Forward, Store, ROOT};
 use tandem_stores::sql::{SqlConfig, SqlStore, TableConfig};
 
@@ -339,70 +339,16 @@ struct Counting {
     full_loads: Arc<AtomicUsize>,
 }
 
-impl StateStore for Counting {
+impl ForwardState for Counting {
+    fn inner(&self) -> &dyn StateStore {
+        &self.inner
+    }
+    fn inner_mut(&mut self) -> &mut dyn StateStore {
+        &mut self.inner
+    }
     fn links(&self, pair: &str, collection: &str) -> tandem_state::Result<Vec<Link>> {
         self.full_loads.fetch_add(1, Ordering::SeqCst);
         self.inner.links(pair, collection)
-    }
-    fn links_touching(
-        &self,
-        pair: &str,
-        collection: &str,
-        ids: [&[String]; 2],
-    ) -> tandem_state::Result<Vec<Link>> {
-        self.inner.links_touching(pair, collection, ids)
-    }
-    fn link_counts(&self, pair: &str, collection: &str) -> tandem_state::Result<[u64; 2]> {
-        self.inner.link_counts(pair, collection)
-    }
-    fn collections(&self, pair: &str) -> tandem_state::Result<Vec<String>> {
-        self.inner.collections(pair)
-    }
-    fn bases(
-        &self,
-        pair: &str,
-        collection: &str,
-        uids: &[String],
-    ) -> tandem_state::Result<HashMap<String, Record>> {
-        self.inner.bases(pair, collection, uids)
-    }
-    fn begin_run(&mut self, command: &str, pairs: &[String]) -> tandem_state::Result<i64> {
-        self.inner.begin_run(command, pairs)
-    }
-    fn finish_run(&mut self, run: i64, outcome: &str) -> tandem_state::Result<()> {
-        self.inner.finish_run(run, outcome)
-    }
-    fn runs(&self, limit: usize) -> tandem_state::Result<Vec<Run>> {
-        self.inner.runs(limit)
-    }
-    fn journal_pending(&mut self, entries: &[JournalEntry]) -> tandem_state::Result<Vec<i64>> {
-        self.inner.journal_pending(entries)
-    }
-    fn journal(&self, run: i64) -> tandem_state::Result<Vec<JournalEntry>> {
-        self.inner.journal(run)
-    }
-    fn commit(&mut self, batch: &Batch) -> tandem_state::Result<()> {
-        self.inner.commit(batch)
-    }
-    fn conflicts(&self) -> tandem_state::Result<Vec<Conflict>> {
-        self.inner.conflicts()
-    }
-    fn token(
-        &self,
-        pair: &str,
-        side: Side,
-        collection: &str,
-    ) -> tandem_state::Result<Option<String>> {
-        self.inner.token(pair, side, collection)
-    }
-    fn set_token(
-        &mut self,
-        pair: &str,
-        side: Side,
-        collection: &str,
-        token: Option<&str>,
-    ) -> tandem_state::Result<()> {
-        self.inner.set_token(pair, side, collection, token)
     }
 }
 

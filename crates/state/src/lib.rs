@@ -6,14 +6,17 @@
 //!
 //! [`StateStore`] is the boundary; [`SqliteState`] is the embedded default.
 //! The trait is plain synchronous calls on owned data so a PostgreSQL
-//! implementation can follow without touching the engine.
+//! implementation can follow without touching the engine. [`ForwardState`]
+//! is the base of state stores that wrap another.
 //!
 //! Writes to the state come in [`Batch`]es, each committed in one
 //! transaction, so a run that dies leaves every item either as it was or
 //! fully recorded.
 
+mod forward;
 mod sqlite;
 
+pub use forward::ForwardState;
 pub use sqlite::SqliteState;
 
 use serde::{Deserialize, Serialize};

@@ -5,11 +5,10 @@
 //! store writes made so far, state batches committed so far, nothing else.
 
 use async_trait::async_trait;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use tandem_record::{FieldChange, Record, Side};
-use tandem_state::{Batch, Conflict, JournalEntry, Link, Run, StateError, StateStore};
+use tandem_record::{FieldChange, Side};
+use tandem_state::{Batch, ForwardState, JournalEntry, StateError, StateStore};
 use tandem_store::{Error, ErrorKind, Forward, Item, MemoryStore, NewItem, Store, Written};
 
 /// The panic payload of a simulated crash; the panic hook stays quiet for it.
@@ -193,34 +192,13 @@ fn state_fault() -> StateError {
     StateError::Corrupt("injected fault".into())
 }
 
-impl StateStore for FaultyState<'_> {
-    fn links(&self, pair: &str, collection: &str) -> tandem_state::Result<Vec<Link>> {
-        self.inner.links(pair, collection)
+impl ForwardState for FaultyState<'_> {
+    fn inner(&self) -> &dyn StateStore {
+        self.inner
     }
 
-    fn collections(&self, pair: &str) -> tandem_state::Result<Vec<String>> {
-        self.inner.collections(pair)
-    }
-
-    fn bases(
-        &self,
-        pair: &str,
-        collection: &str,
-        uids: &[String],
-    ) -> tandem_state::Result<HashMap<String, Record>> {
-        self.inner.bases(pair, collection, uids)
-    }
-
-    fn begin_run(&mut self, command: &str, pairs: &[String]) -> tandem_state::Result<i64> {
-        self.inner.begin_run(command, pairs)
-    }
-
-    fn finish_run(&mut self, run: i64, outcome: &str) -> tandem_state::Result<()> {
-        self.inner.finish_run(run, outcome)
-    }
-
-    fn runs(&self, limit: usize) -> tandem_state::Result<Vec<Run>> {
-        self.inner.runs(limit)
+    fn inner_mut(&mut self) -> &mut dyn StateStore {
+        self.inner
     }
 
     fn journal_pending(&mut self, entries: &[JournalEntry]) -> tandem_state::Result<Vec<i64>> {
@@ -236,10 +214,6 @@ impl StateStore for FaultyState<'_> {
         Ok(seqs)
     }
 
-    fn journal(&self, run: i64) -> tandem_state::Result<Vec<JournalEntry>> {
-        self.inner.journal(run)
-    }
-
     fn commit(&mut self, batch: &Batch) -> tandem_state::Result<()> {
         let n = self.fault.commits.fetch_add(1, Ordering::SeqCst) + 1;
         if self.fault.point == Some(CrashPoint::CommitFails(n)) {
@@ -251,29 +225,6 @@ impl StateStore for FaultyState<'_> {
             self.fault.crash();
         }
         Ok(())
-    }
-
-    fn conflicts(&self) -> tandem_state::Result<Vec<Conflict>> {
-        self.inner.conflicts()
-    }
-
-    fn token(
-        &self,
-        pair: &str,
-        side: Side,
-        collection: &str,
-    ) -> tandem_state::Result<Option<String>> {
-        self.inner.token(pair, side, collection)
-    }
-
-    fn set_token(
-        &mut self,
-        pair: &str,
-        side: Side,
-        collection: &str,
-        token: Option<&str>,
-    ) -> tandem_state::Result<()> {
-        self.inner.set_token(pair, side, collection, token)
     }
 }
 
