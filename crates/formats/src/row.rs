@@ -378,7 +378,15 @@ fn read_date(text: &str) -> Result<Value, CellError> {
 fn read_date_time(text: &str, zoned: bool) -> Result<Value, CellError> {
     let text = text.trim();
     let bad = || unreadable(text, "a date-time");
-    if text.len() < 19 || !text.is_char_boundary(19) {
+    // Four-digit years only (0000–9999): the head is then exactly 19
+    // characters, as written back. (A signed or longer year would be split
+    // in the wrong place, and read back differently.)
+    let bytes = text.as_bytes();
+    if text.len() < 19
+        || !text.is_char_boundary(19)
+        || !bytes[..4].iter().all(u8::is_ascii_digit)
+        || bytes[4] != b'-'
+    {
         return Err(bad());
     }
     let (head, mut rest) = text.split_at(19);
