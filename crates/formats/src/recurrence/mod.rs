@@ -712,6 +712,15 @@ fn place<'s, 'r>(
     // Wall-clock starts of the series: DTSTART always counts as the first
     // occurrence (RFC 5545 §3.8.5.3), then the rule's and the RDATEs.
     let mut starts: BTreeSet<NaiveDateTime> = instances.into_iter().collect();
+    if series.all_day() {
+        // An all-day series recurs by days: a rule finer than a day (FREQ=
+        // HOURLY under a DATE start, which RFC 5545 §3.3.10 does not allow)
+        // still yields each day once, as its RECURRENCE-ID names a day.
+        starts = starts
+            .into_iter()
+            .map(|local| local.date().and_time(NaiveTime::MIN))
+            .collect();
+    }
     starts.insert(series.local(&series.start));
     starts.extend(series.rdates.iter().map(|r| series.local(r)));
     starts.retain(|local| {
