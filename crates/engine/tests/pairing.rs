@@ -5,15 +5,13 @@
 
 use async_trait::async_trait;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use tandem_apply::Sides;
-use tandem_engine::{run_pair, Config, Options, PairConfig};
-use tandem_formats::Format;
-use tandem_record::Kind;
+use tandem_engine::{run_pair, Options};
 use tandem_state::{SqliteState, StateStore};
 use tandem_store::{Forward, Item, ItemError, Store};
-use tandem_stores::vdir::{VdirConfig, VdirStore};
+use tandem_stores::vdir::VdirStore;
 
 fn card(uid: &str, lines: &[&str]) -> String {
     let mut s = format!("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\n");
@@ -25,22 +23,8 @@ fn card(uid: &str, lines: &[&str]) -> String {
     s
 }
 
-fn vdir(path: &Path) -> VdirStore {
-    let config = VdirConfig {
-        path: path.to_path_buf(),
-        extension: None,
-    };
-    VdirStore::new(config, Format::for_kind(Kind::Contact)).unwrap()
-}
-
-fn pair(dir: &Path) -> PairConfig {
-    let text =
-        "[stores.a]\ntype = \"vdir\"\npath = \"a\"\n[stores.b]\ntype = \"vdir\"\npath = \"b\"\n\
-                [[pairs]]\nname = \"p\"\na = \"a\"\nb = \"b\"\nkind = \"contact\"\n";
-    let path = dir.join("tandem.toml");
-    std::fs::write(&path, text).unwrap();
-    Config::load(&path).unwrap().pairs.remove(0)
-}
+mod vdir_pair;
+use vdir_pair::{pair, vdir};
 
 /// A vdir whose file `file` is edited, as a user would, right before it is
 /// read for the second time. (A wrapper around the real store: the only way

@@ -4,33 +4,16 @@
 //! links those items without writing them again.
 
 use async_trait::async_trait;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tandem_apply::Sides;
-use tandem_engine::{run_pair, Config, Options, PairConfig, SETTLE_EVERY};
-use tandem_formats::Format;
-use tandem_record::Kind;
+use tandem_engine::{run_pair, Options, SETTLE_EVERY};
 use tandem_state::{SqliteState, StateStore};
 use tandem_store::{Forward, NewItem, Store, Written, ROOT};
-use tandem_stores::vdir::{VdirConfig, VdirStore};
+use tandem_stores::vdir::VdirStore;
 
-fn vdir(path: &Path) -> VdirStore {
-    let config = VdirConfig {
-        path: path.to_path_buf(),
-        extension: None,
-    };
-    VdirStore::new(config, Format::for_kind(Kind::Contact)).unwrap()
-}
-
-fn pair(dir: &Path) -> PairConfig {
-    let text =
-        "[stores.a]\ntype = \"vdir\"\npath = \"a\"\n[stores.b]\ntype = \"vdir\"\npath = \"b\"\n\
-                [[pairs]]\nname = \"p\"\na = \"a\"\nb = \"b\"\nkind = \"contact\"\n";
-    let path = dir.join("tandem.toml");
-    std::fs::write(&path, text).unwrap();
-    Config::load(&path).unwrap().pairs.remove(0)
-}
+mod vdir_pair;
+use vdir_pair::{pair, vdir};
 
 /// A vdir whose first flush waits until a further item has been created
 /// (or 20 s pass), then fails; later flushes are the vdir's own.
