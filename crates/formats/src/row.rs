@@ -488,7 +488,13 @@ fn json_value(json: &Json) -> Value {
 fn to_json(value: &Value) -> Json {
     match value {
         Value::Text(s) | Value::Date(s) => Json::String(s.clone()),
-        Value::Decimal(s) => Json::String(s.clone()),
+        // A decimal read from a JSON number goes back as that number (a
+        // string would read back as text); one a JSON number cannot spell
+        // exactly stays a string.
+        Value::Decimal(s) => match s.parse::<serde_json::Number>() {
+            Ok(n) if n.to_string() == *s => Json::Number(n),
+            _ => Json::String(s.clone()),
+        },
         Value::Integer(i) => Json::from(*i),
         Value::Bool(b) => Json::Bool(*b),
         Value::DateTime { local, tz } => Json::String(match tz.as_deref() {
@@ -507,6 +513,27 @@ mod tests {
 
     fn typed(value: &str, kind: &str) -> Value {
         Value::map([("value", Value::text(value)), ("type", Value::text(kind))])
+    }
+
+    #[test]
+    fn decimals_in_json_cells_stay_numbers() {
+        // A number too large for an integer reads as a decimal in the
+        // spelling JSON gives it, and is written back as that number.
+        let read = read_cell("addresses", ColumnType::Json, "33333333333333333333333").unwrap();
+        assert!(matches!(read, Value::Decimal(_)), "{read:?}");
+        let written = write_cell("addresses", ColumnType::Json, &read)
+            .unwrap()
+            .unwrap();
+        assert!(!written.starts_with('"'), "{written}");
+        assert!(read_cell("addresses", ColumnType::Json, &written)
+            .unwrap()
+            .same(&read));
+        // One JSON cannot spell exactly stays a string.
+        let precise = Value::Decimal("0.10000000000000000000001".into());
+        let written = write_cell("custom.x", ColumnType::Json, &precise)
+            .unwrap()
+            .unwrap();
+        assert_eq!(written, "\"0.10000000000000000000001\"");
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //! `uid` comes from UID and `modified` from REV, which is never a field.
 //! `type` is the TYPE parameters lower-cased, sorted and joined by `,`,
 //! leaving out `pref` (and `internet` for emails), which say nothing the
-//! record keeps. A `tel:` prefix on phone numbers is left out likewise.
+//! record keeps. A `tel:` scheme on phone numbers (even a repeated one) is
+//! left out likewise.
 //!
 //! FN is required, so removing `full_name` leaves an empty `FN:` (which
 //! reads back as absent); on 3.0 cards, where N is required too, removing
@@ -96,8 +97,8 @@ pub(crate) fn render(record: &Record) -> Result<String, FormatError> {
 pub(crate) fn patch(original: &str, changes: &[FieldChange]) -> Result<String, FormatError> {
     let card = read_card(original)?;
     let record = to_record(&card)?;
-    let target = patch::target(&record, changes, |target, _| {
-        settle(target);
+    let target = patch::target(&record, changes, |target, changes| {
+        settle(target, changes);
         Ok(())
     })?;
     let version = card.version().unwrap_or_default();
@@ -304,11 +305,18 @@ fn read_phone(entry: &VCardEntry) -> Value {
     ])
 }
 
-fn strip_tel(number: &str) -> &str {
-    match number.get(..4) {
-        Some(scheme) if scheme.eq_ignore_ascii_case("tel:") => number.get(4..).unwrap_or_default(),
-        _ => number,
+/// The number without its `tel:` scheme, however often it is repeated: a
+/// writer puts at most one back, so a number read as `tel:…` could never be
+/// written to read back the same.
+fn strip_tel(mut number: &str) -> &str {
+    while let Some(rest) = number
+        .get(..4)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("tel:"))
+        .and_then(|_| number.get(4..))
+    {
+        number = rest;
     }
+    number
 }
 
 fn read_address(entry: &VCardEntry) -> Value {
@@ -356,12 +364,19 @@ fn apple_omit_year(entry: &VCardEntry) -> Option<u16> {
 /// Puts equivalent spellings into the one the card reads back: type lists
 /// lower-cased and sorted without implied types, phone numbers without
 /// `tel:`. A patch compares its result against the settled record.
-fn settle(record: &mut Record) {
+///
+/// Only the fields named in `changes` are settled: the others keep the
+/// spelling they were read with, so they count as unchanged and their lines
+/// stay as they are.
+fn settle(record: &mut Record, changes: &[FieldChange]) {
     for (field, implied) in [
         ("emails", &EMAIL_IMPLIED_TYPES[..]),
         ("phones", &IMPLIED_TYPES[..]),
         ("addresses", &IMPLIED_TYPES[..]),
     ] {
+        if !changes.iter().any(|change| change.field == field) {
+            continue;
+        }
         let Some(Value::List(items)) = record.fields_mut().get_mut(field) else {
             continue;
         };
@@ -863,4 +878,77 @@ fn write_card(card: &VCard, version: VCardVersion) -> Result<String, FormatError
     }
     out.push_str("END:VCARD\r\n");
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phones(value: &str, kind: &str) -> Value {
+        Value::List(vec![Value::map([
+            ("value", Value::text(value)),
+            ("type", Value::text(kind)),
+        ])])
+    }
+
+    fn set(field: &str, value: Value) -> FieldChange {
+        FieldChange {
+            field: field.into(),
+            value: Some(value),
+        }
+    }
+
+    #[test]
+    fn a_patch_settles_only_the_fields_it_changes() {
+        let mut record = Record::new(Kind::Contact, "u").with("phones", phones("tel:+1", "CELL"));
+        let before = record.clone();
+        settle(&mut record, &[set("urls", Value::List(Vec::new()))]);
+        assert_eq!(record, before);
+        settle(&mut record, &[set("phones", phones("tel:+1", "CELL"))]);
+        assert_eq!(record.get("phones"), Some(&phones("+1", "cell")));
+
+        // The TEL line of a card whose phones the patch does not change stays
+        // byte for byte, however odd its spelling.
+        let card = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:u\r\nFN:A\r\n\
+TEL;TYPE=CELL:tel:tel:+44-20-7946-0000\r\nEND:VCARD\r\n";
+        let urls = Value::List(vec![Value::text("https://example.org/")]);
+        let patched = patch(card, &[set("urls", urls)]).unwrap();
+        assert!(
+            patched.contains("\r\nTEL;TYPE=CELL:tel:tel:+44-20-7946-0000\r\n"),
+            "{patched}"
+        );
+    }
+
+    #[test]
+    fn phone_numbers_read_back_as_written() {
+        for line in [
+            "TEL:tel:tel:+44-20-7946-0000",
+            "TEL;VALUE=uri:tel:TEL:+44-20-7946-0000",
+            "TEL;VALUE=uri:tel:+44-20-7946-0000",
+            "TEL:+44-20-7946-0000",
+        ] {
+            for version in ["3.0", "4.0"] {
+                let card = format!(
+                    "BEGIN:VCARD\r\nVERSION:{version}\r\nUID:u\r\nFN:A\r\n{line}\r\nEND:VCARD\r\n"
+                );
+                let read = parse(&card).unwrap();
+                assert_eq!(
+                    read.get("phones"),
+                    Some(&phones("+44-20-7946-0000", "")),
+                    "{card}"
+                );
+                // Rewritten with a new type, and rendered afresh, the number
+                // reads back as it was read.
+                let wanted = phones("+44-20-7946-0000", "cell");
+                let patched = patch(&card, &[set("phones", wanted.clone())]).unwrap();
+                assert_eq!(
+                    parse(&patched).unwrap().get("phones"),
+                    Some(&wanted),
+                    "{patched}"
+                );
+                let rendered = render(&read).unwrap();
+                assert_eq!(parse(&rendered).unwrap().get("phones"), read.get("phones"));
+            }
+        }
+    }
 }
