@@ -667,7 +667,7 @@ impl Unsettled {
         .await;
         Settling {
             flush,
-            batch: pending.batch,
+            batch: pending.batch.map(Encoding::start),
         }
     }
 }
@@ -676,7 +676,54 @@ impl Unsettled {
 #[must_use = "a batch is only recorded by `finish`"]
 pub struct Settling<'a> {
     flush: Started<'a, Option<Failure>>,
-    batch: Option<Batch>,
+    batch: Option<Encoding>,
+}
+
+/// A batch being encoded for the state on a thread of its own while the
+/// stores flush, so that the thread driving the sync only commits it.
+enum Encoding {
+    Started(std::thread::JoinHandle<Batch>),
+    /// No thread could be started: the commit encodes the batch.
+    Inline(Batch),
+}
+
+impl Encoding {
+    fn start(batch: Batch) -> Encoding {
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(Some(batch)));
+        let theirs = std::sync::Arc::clone(&shared);
+        let spawned = std::thread::Builder::new()
+            .name("tandem-encode".into())
+            .spawn(move || {
+                let mut batch = theirs
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take()
+                    .expect("the batch is handed over once");
+                // A record that cannot be encoded fails the commit, which
+                // encodes it again and reports it.
+                let _ = batch.encode();
+                batch
+            });
+        match spawned {
+            Ok(handle) => Encoding::Started(handle),
+            Err(_) => Encoding::Inline(
+                shared
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take()
+                    .expect("the thread never started"),
+            ),
+        }
+    }
+
+    fn finish(self) -> Batch {
+        match self {
+            Encoding::Started(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Encoding::Inline(batch) => batch,
+        }
+    }
 }
 
 impl Settling<'_> {
@@ -688,7 +735,7 @@ impl Settling<'_> {
             return Ok(vec![failure]);
         }
         if let Some(batch) = self.batch {
-            state.commit(&batch)?;
+            state.commit(&batch.finish())?;
         }
         Ok(Vec::new())
     }

@@ -201,6 +201,14 @@ impl FieldMap {
             .map(|c| c.field.as_str())
     }
 
+    /// `record` itself, its fields shared rather than copied, when the map
+    /// would copy every field unchanged: nothing renamed, computed or left
+    /// out, and no empty value (which a copy drops).
+    fn passed_as_is(&self, record: &Record) -> Option<Record> {
+        (self.is_identity() && record.fields.values().all(|v| !v.is_empty()))
+            .then(|| record.clone())
+    }
+
     fn common_name<'n>(&'n self, side: Side, native: &'n str) -> Option<&'n str> {
         if let Some((a, _)) = self.renames.iter().find(|(a, b)| match side {
             Side::A => a == native,
@@ -234,6 +242,10 @@ impl FieldMap {
     /// `side`'s native record in the pair's common names, with `uid` as
     /// its UID (the link's key).
     pub fn to_common(&self, side: Side, native: &Record, uid: &str) -> Result<Record, FieldError> {
+        if let Some(mut out) = self.passed_as_is(native) {
+            out.uid = uid.to_string();
+            return Ok(out);
+        }
         let mut out = Record::new(native.kind, uid);
         out.modified = native.modified;
         for (name, value) in native.fields.iter() {
@@ -267,6 +279,9 @@ impl FieldMap {
 
     /// A common record as `side` stores it (for a create).
     pub fn to_native(&self, side: Side, common: &Record) -> Record {
+        if let Some(out) = self.passed_as_is(common) {
+            return out;
+        }
         let mut out = Record::new(common.kind, common.uid.clone());
         out.modified = common.modified;
         for (name, value) in common.fields.iter() {
@@ -366,6 +381,30 @@ mod tests {
             m.one_way().collect::<Vec<_>>(),
             vec![("full_name", Side::A), ("custom.source", Side::A)]
         );
+    }
+
+    #[test]
+    fn an_identity_map_shares_the_fields() {
+        let m = FieldMap::compile(&[], None).expect("ok");
+        let row = crm_row();
+        let common = m.to_common(Side::A, &row, "link-7").expect("maps");
+        assert_eq!(common.uid, "link-7");
+        assert!(std::sync::Arc::ptr_eq(&common.fields, &row.fields));
+        assert!(std::sync::Arc::ptr_eq(
+            &m.to_native(Side::B, &common).fields,
+            &row.fields
+        ));
+        // An empty value is dropped, as a field-by-field copy drops it.
+        let mut with_empty = crm_row();
+        with_empty
+            .fields_mut()
+            .insert("note".into(), Value::text(""));
+        let common = m.to_common(Side::A, &with_empty, "link-7").expect("maps");
+        assert_eq!(common.get("note"), None);
+        assert!(common.same_content(&Record {
+            uid: "link-7".into(),
+            ..crm_row()
+        }));
     }
 
     #[test]

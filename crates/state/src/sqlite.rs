@@ -18,8 +18,8 @@ mod schema;
 mod tests;
 
 use crate::{
-    Batch, Conflict, Image, JournalEntry, Link, Result, Run, Seen, Side, StateError, StateStore,
-    WriteOp,
+    encode, Batch, Conflict, Image, JournalEntry, Link, Result, Run, Seen, Side, StateError,
+    StateStore, WriteOp,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use serde::de::DeserializeOwned;
@@ -240,7 +240,7 @@ impl StateStore for SqliteState {
     }
 
     fn begin_run(&mut self, command: &str, pairs: &[String]) -> Result<i64> {
-        let pairs = to_json(&pairs, "run pairs")?;
+        let pairs = encode(&pairs, "run pairs")?;
         let mut stmt = self.conn.prepare_cached(
             "INSERT INTO runs (command, pairs, started_at, outcome)
              VALUES (?1, ?2, ?3, 'running')",
@@ -431,9 +431,12 @@ fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> Result<()> {
              b_id = excluded.b_id, b_version = excluded.b_version,
              base = excluded.base",
     )?;
-    for update in &batch.links {
+    for (i, update) in batch.links.iter().enumerate() {
         let link = &update.link;
-        let base = to_json(&update.base, "base record")?;
+        let base = match batch.encoded_base(i) {
+            Some(json) => std::borrow::Cow::Borrowed(json),
+            None => std::borrow::Cow::Owned(encode(&update.base, "base record")?),
+        };
         let (a_id, a_version) = seen_columns(link.a.as_ref());
         let (b_id, b_version) = seen_columns(link.b.as_ref());
         upsert.execute(params![
@@ -473,7 +476,7 @@ fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> Result<()> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     for conflict in &batch.conflicts {
-        let fields = to_json(&conflict.fields, "conflict fields")?;
+        let fields = encode(&conflict.fields, "conflict fields")?;
         let a = opt_json(conflict.a.as_ref(), "conflict record")?;
         let b = opt_json(conflict.b.as_ref(), "conflict record")?;
         let base = opt_json(conflict.base.as_ref(), "conflict record")?;
@@ -583,13 +586,8 @@ fn conflict(row: &Row<'_>) -> Result<Conflict> {
     })
 }
 
-fn to_json<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<String> {
-    serde_json::to_string(value)
-        .map_err(|e| StateError::Corrupt(format!("cannot write {what} as JSON: {e}")))
-}
-
 fn opt_json<T: Serialize>(value: Option<&T>, what: &str) -> Result<Option<String>> {
-    value.map(|value| to_json(value, what)).transpose()
+    value.map(|value| encode(value, what)).transpose()
 }
 
 fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T> {

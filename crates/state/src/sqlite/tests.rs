@@ -222,6 +222,39 @@ fn links_round_trip_are_replaced_and_forgotten() {
 }
 
 #[test]
+fn an_encoded_batch_commits_what_it_holds() {
+    let mut state = SqliteState::in_memory().expect("open");
+    let mut batch = Batch::new("p", "c");
+    batch
+        .links
+        .push(update(link("u1", seen("a1", "1"), seen("b1", "e1")), "Ada"));
+    batch.encode().expect("encode");
+    assert!(batch.encoded_base(0).is_some());
+    // A link added after encoding: the commit encodes them all itself.
+    batch.links.push(update(
+        link("u2", seen("a2", "1"), seen("b2", "e1")),
+        "Grace",
+    ));
+    assert_eq!(batch.encoded_base(0), None);
+    state.commit(&batch).expect("commit");
+    let asked = ["u1", "u2"].map(String::from);
+    let bases = state.bases("p", "c", &asked).expect("bases");
+    assert_eq!(bases["u1"], contact("u1", "Ada"));
+    assert_eq!(bases["u2"], contact("u2", "Grace"));
+
+    // Encoded as it stands, the batch commits the same bases.
+    let mut batch = Batch::new("p", "c");
+    batch.links.push(update(
+        link("u1", seen("a1", "2"), seen("b1", "e2")),
+        "Ada L",
+    ));
+    batch.encode().expect("encode");
+    state.commit(&batch).expect("commit");
+    let bases = state.bases("p", "c", &asked).expect("bases");
+    assert_eq!(bases["u1"], contact("u1", "Ada L"));
+}
+
+#[test]
 fn links_touching_ids_and_counts_per_side() {
     let mut state = SqliteState::in_memory().expect("open");
     let mut batch = Batch::new("p", "c");
