@@ -421,6 +421,17 @@ enum Reading {
     Since(Changes),
 }
 
+impl Reading {
+    /// Items the reading holds.
+    fn len(&self) -> usize {
+        match self {
+            Reading::Missing => 0,
+            Reading::All(items) => items.len(),
+            Reading::Feed(changes) | Reading::Since(changes) => changes.changed.len(),
+        }
+    }
+}
+
 fn changed_ids(changes: &Changes) -> Vec<String> {
     changes
         .changed
@@ -456,70 +467,24 @@ async fn read_side(
 ///
 /// The readings are consumed as they are joined: each listed id moves into
 /// the listing and its version text is let go at once, so a large
-/// collection's two listings are never held twice.
+/// collection's two listings are never held twice. The sides are joined
+/// at once, a large one on a thread of its own.
 fn join(collection: &str, links: Vec<Link>, readings: [Reading; 2]) -> Scan {
     let complete = !readings.iter().any(|r| matches!(r, Reading::Since(_)));
     let missing = readings.each_ref().map(|r| matches!(r, Reading::Missing));
-    let mut listed: [Listing; 2] = [Listing::default(), Listing::default()];
-    let mut tokens: [Option<String>; 2] = [None, None];
-    for (side, reading) in Side::BOTH.into_iter().zip(readings) {
-        let map = &mut listed[ix(side)];
-        let since = matches!(reading, Reading::Since(_));
-        match reading {
-            Reading::Missing => {}
-            Reading::All(items) => {
-                map.reserve(items.len());
-                map.extend(items.into_iter().map(|l| {
-                    let spot = Spot::at(&l.version);
-                    (l.id, spot)
-                }));
-            }
-            Reading::Feed(changes) | Reading::Since(changes) => {
-                if since {
-                    map.extend(
-                        links
-                            .iter()
-                            .filter_map(|l| linked(l, side))
-                            .map(|seen| (seen.id.clone(), Spot::at(&seen.version))),
-                    );
-                    for id in &changes.deleted {
-                        map.remove(id);
-                    }
-                }
-                map.extend(changes.changed.into_iter().map(|l| {
-                    let spot = Spot::at(&l.version);
-                    (l.id, spot)
-                }));
-                tokens[ix(side)] = Some(changes.token);
-            }
-        }
-    }
-    // Where each link's items stand; a listed id a link claims is marked,
-    // so the ids left unmarked are the new items.
-    let mut presence: Vec<[Presence; 2]> = Vec::with_capacity(links.len());
-    let mut listed_versions: Vec<[Option<u64>; 2]> = Vec::with_capacity(links.len());
-    let mut linked_count = [0u64; 2];
-    for l in &links {
-        let mut p = [Presence::Absent; 2];
-        let mut v = [None; 2];
-        for side in Side::BOTH {
-            let Some(seen) = linked(l, side) else {
-                continue;
-            };
-            linked_count[ix(side)] += 1;
-            if let Some(spot) = listed[ix(side)].get_mut(&seen.id) {
-                spot.claimed = true;
-                v[ix(side)] = Some(spot.version);
-                p[ix(side)] = if spot.version == version_key(&seen.version) {
-                    Presence::Same
-                } else {
-                    Presence::Moved
-                };
-            }
-        }
-        presence.push(p);
-        listed_versions.push(v);
-    }
+    let [reading_a, reading_b] = readings;
+    let large = links.len() + reading_a.len() + reading_b.len() >= PARALLEL_JOIN;
+    let (a, b) = if large {
+        at_once(
+            || join_side(Side::A, reading_a, &links),
+            || join_side(Side::B, reading_b, &links),
+        )
+    } else {
+        (
+            join_side(Side::A, reading_a, &links),
+            join_side(Side::B, reading_b, &links),
+        )
+    };
     // The saved versions have served: presence says what moved. Dropping
     // them keeps a large collection's scan small.
     let mut links = links;
@@ -528,32 +493,143 @@ fn join(collection: &str, links: Vec<Link>, readings: [Reading; 2]) -> Scan {
             seen.version = String::new();
         }
     }
-    let mut new: [Vec<String>; 2] = [Vec::new(), Vec::new()];
-    let mut counts = [SideCounts::default(); 2];
-    for side in Side::BOTH {
-        new[ix(side)] = listed[ix(side)]
-            .iter()
-            .filter(|(_, spot)| !spot.claimed)
-            .map(|(id, _)| id.clone())
-            .collect();
-        new[ix(side)].sort_unstable();
-        counts[ix(side)] = SideCounts {
-            linked: linked_count[ix(side)],
-            listed: listed[ix(side)].len() as u64,
-            deletes: 0,
-        };
-    }
     Scan {
         collection: collection.to_string(),
         links,
         complete,
-        tokens,
+        tokens: [a.token, b.token],
+        counts: [a.counts, b.counts],
+        presence: side_by_side(a.presence, b.presence),
+        missing,
+        listed: side_by_side(a.versions, b.versions),
+        new: [a.new, b.new],
+    }
+}
+
+/// Two sides' values, parallel to the links, as one pair per link.
+fn side_by_side<T>(a: Vec<T>, b: Vec<T>) -> Vec<[T; 2]> {
+    a.into_iter().zip(b).map(|(a, b)| [a, b]).collect()
+}
+
+/// Items listed and linked from which a join takes two threads: below it
+/// a thread costs more than it saves.
+const PARALLEL_JOIN: usize = 4096;
+
+/// One side's part of [`join`].
+struct SideJoin {
+    token: Option<String>,
+    counts: SideCounts,
+    /// Parallel to the links.
+    presence: Vec<Presence>,
+    /// The listed version of each link's item, parallel to the links.
+    versions: Vec<Option<u64>>,
+    /// Listed ids no link claims, sorted.
+    new: Vec<String>,
+}
+
+fn join_side(side: Side, reading: Reading, links: &[Link]) -> SideJoin {
+    let mut listed = Listing::default();
+    let mut token = None;
+    match reading {
+        Reading::Missing => {}
+        Reading::All(items) => {
+            listed.reserve(items.len());
+            listed.extend(items.into_iter().map(|l| {
+                let spot = Spot::at(&l.version);
+                (l.id, spot)
+            }));
+        }
+        Reading::Feed(changes) => {
+            listed.extend(changes.changed.into_iter().map(|l| {
+                let spot = Spot::at(&l.version);
+                (l.id, spot)
+            }));
+            token = Some(changes.token);
+        }
+        Reading::Since(changes) => {
+            listed.extend(
+                links
+                    .iter()
+                    .filter_map(|l| linked(l, side))
+                    .map(|seen| (seen.id.clone(), Spot::at(&seen.version))),
+            );
+            for id in &changes.deleted {
+                listed.remove(id);
+            }
+            listed.extend(changes.changed.into_iter().map(|l| {
+                let spot = Spot::at(&l.version);
+                (l.id, spot)
+            }));
+            token = Some(changes.token);
+        }
+    }
+    // Where each link's item stands; a listed id a link claims is marked,
+    // so the ids left unmarked are the new items.
+    let mut presence = Vec::with_capacity(links.len());
+    let mut versions = Vec::with_capacity(links.len());
+    let mut linked_count = 0;
+    for link in links {
+        let (mut p, mut v) = (Presence::Absent, None);
+        if let Some(seen) = linked(link, side) {
+            linked_count += 1;
+            if let Some(spot) = listed.get_mut(&seen.id) {
+                spot.claimed = true;
+                v = Some(spot.version);
+                p = if spot.version == version_key(&seen.version) {
+                    Presence::Same
+                } else {
+                    Presence::Moved
+                };
+            }
+        }
+        presence.push(p);
+        versions.push(v);
+    }
+    let counts = SideCounts {
+        linked: linked_count,
+        listed: listed.len() as u64,
+        deletes: 0,
+    };
+    let mut new: Vec<String> = listed
+        .into_iter()
+        .filter(|(_, spot)| !spot.claimed)
+        .map(|(id, _)| id)
+        .collect();
+    new.sort_unstable();
+    SideJoin {
+        token,
         counts,
         presence,
-        missing,
-        listed: listed_versions,
+        versions,
         new,
     }
+}
+
+/// Runs `a` on a thread of its own and `b` on this one, and returns both
+/// results; runs both here when no thread can be started.
+fn at_once<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
+    let a = std::sync::Mutex::new(Some(a));
+    let take = || {
+        a.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    };
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name("tandem-join".into())
+            .spawn_scoped(scope, || take().map(|a| a()));
+        let from_b = b();
+        let from_a = match spawned {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => None,
+        };
+        let from_a = from_a
+            .or_else(|| take().map(|a| a()))
+            .expect("`a` runs exactly once");
+        (from_a, from_b)
+    })
 }
 
 /// The feed token to save for `side` after a clean run: past the run's own
@@ -1351,5 +1427,22 @@ fn policy_for<'p>(policy: &'p Policy, keep: Option<&Side>) -> std::borrow::Cow<'
             p.owners.clear();
             std::borrow::Cow::Owned(p)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_once_runs_both_and_keeps_their_order() {
+        let here = std::thread::current().id();
+        let (a, b) = at_once(
+            || (std::thread::current().id(), "a"),
+            || (std::thread::current().id(), "b"),
+        );
+        assert_eq!((a.1, b.1), ("a", "b"));
+        assert_ne!(a.0, here, "`a` runs on a thread of its own");
+        assert_eq!(b.0, here);
     }
 }
