@@ -716,6 +716,8 @@ impl Encoding {
         }
     }
 
+    /// The encoded batch. Called once the flush is done, which takes far
+    /// longer than the encoding, so the join does not wait in practice.
     fn finish(self) -> Batch {
         match self {
             Encoding::Started(handle) => handle
