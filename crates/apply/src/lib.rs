@@ -30,7 +30,7 @@ use std::sync::Arc;
 use tandem_plan::{Entry, ItemPlan, Outcome, Write};
 use tandem_record::{Record, Side};
 use tandem_state::{
-    Batch, Conflict, Image, JournalEntry, Link, LinkUpdate, Seen, StateError, StateStore, WriteOp,
+    Background, Batch, Conflict, Image, JournalEntry, Link, LinkUpdate, Seen, StateError, StateStore, WriteOp,
 };
 use tandem_store::{ErrorKind, Item, NewItem, Raw, Store, Written};
 
@@ -190,7 +190,10 @@ fn journal_entry(
     let side = write.side();
     let current = fetched.get(&(side, plan.uid.clone()));
     let (op, id, before, after, version_before) = match write {
-        Write::Create { record, .. } => (WriteOp::Create, None, None, Some(record.clone()), None),
+        // A create's after-image is the record it writes, journaled with
+        // its outcome (see `InFlight::finish`): the pending entry is then
+        // small, and the image is written once.
+        Write::Create { .. } => (WriteOp::Create, None, None, None, None),
         Write::Update {
             id,
             version,
@@ -463,11 +466,19 @@ impl InFlight<'_> {
                             _ => None,
                         };
                         echoes.record(side, deleted, result.as_ref());
+                        let after = match write {
+                            Write::Create { record, .. } => Some(Image {
+                                record: record.clone(),
+                                raw: None,
+                                media_type: None,
+                            }),
+                            _ => None,
+                        };
                         batch.done.push((
                             seq,
                             result.as_ref().map(|w| w.id.clone()),
                             result.as_ref().map(|w| w.version.clone()),
-                            None,
+                            after,
                         ));
                         written.insert((item, side), result);
                     }
@@ -667,7 +678,7 @@ impl Unsettled {
         .await;
         Settling {
             flush,
-            batch: pending.batch.map(Encoding::start),
+            batch: pending.batch.map(encoding),
         }
     }
 }
@@ -676,56 +687,20 @@ impl Unsettled {
 #[must_use = "a batch is only recorded by `finish`"]
 pub struct Settling<'a> {
     flush: Started<'a, Option<Failure>>,
-    batch: Option<Encoding>,
+    /// The batch, being encoded for the state on a thread of its own while
+    /// the stores flush, so that the thread driving the sync only commits
+    /// it. The encoding takes far less time than the flush, so taking it
+    /// does not wait in practice.
+    batch: Option<Background<Batch>>,
 }
 
-/// A batch being encoded for the state on a thread of its own while the
-/// stores flush, so that the thread driving the sync only commits it.
-enum Encoding {
-    Started(std::thread::JoinHandle<Batch>),
-    /// No thread could be started: the commit encodes the batch.
-    Inline(Batch),
-}
-
-impl Encoding {
-    fn start(batch: Batch) -> Encoding {
-        let shared = std::sync::Arc::new(std::sync::Mutex::new(Some(batch)));
-        let theirs = std::sync::Arc::clone(&shared);
-        let spawned = std::thread::Builder::new()
-            .name("tandem-encode".into())
-            .spawn(move || {
-                let mut batch = theirs
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .take()
-                    .expect("the batch is handed over once");
-                // A record that cannot be encoded fails the commit, which
-                // encodes it again and reports it.
-                let _ = batch.encode();
-                batch
-            });
-        match spawned {
-            Ok(handle) => Encoding::Started(handle),
-            Err(_) => Encoding::Inline(
-                shared
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .take()
-                    .expect("the thread never started"),
-            ),
-        }
-    }
-
-    /// The encoded batch. Called once the flush is done, which takes far
-    /// longer than the encoding, so the join does not wait in practice.
-    fn finish(self) -> Batch {
-        match self {
-            Encoding::Started(handle) => handle
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Encoding::Inline(batch) => batch,
-        }
-    }
+fn encoding(mut batch: Batch) -> Background<Batch> {
+    Background::start("tandem-encode", move || {
+        // A record that cannot be encoded fails the commit, which encodes
+        // it again and reports it.
+        let _ = batch.encode();
+        batch
+    })
 }
 
 impl Settling<'_> {
@@ -733,11 +708,34 @@ impl Settling<'_> {
     /// flush failed nothing is recorded (the next run re-derives those
     /// items) and the failure is returned for the report.
     pub async fn finish(self, state: &mut dyn StateStore) -> Result<Vec<Failure>, StateError> {
+        self.record(state, false).await
+    }
+
+    /// [`Settling::finish`], with the commit made by
+    /// [`StateStore::commit_soon`]: the caller goes on while it is made and
+    /// the state's next call waits for it.
+    pub async fn finish_soon(
+        self,
+        state: &mut dyn StateStore,
+    ) -> Result<Vec<Failure>, StateError> {
+        self.record(state, true).await
+    }
+
+    async fn record(
+        self,
+        state: &mut dyn StateStore,
+        soon: bool,
+    ) -> Result<Vec<Failure>, StateError> {
         if let Some(failure) = self.flush.finish().await {
             return Ok(vec![failure]);
         }
         if let Some(batch) = self.batch {
-            state.commit(&batch.finish())?;
+            let batch = batch.finish();
+            if soon {
+                state.commit_soon(batch)?;
+            } else {
+                state.commit(&batch)?;
+            }
         }
         Ok(Vec::new())
     }

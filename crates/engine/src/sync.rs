@@ -678,6 +678,10 @@ struct Pass<'p, 'o> {
     settling: Option<Settling<'p>>,
     /// The last chunk, being written while the next one is planned.
     in_flight: Option<InFlight<'p>>,
+    /// The collection's open inbox entries (UID to id), read at its first
+    /// chunk: each item is planned once, so later chunks' entries are the
+    /// ones that were open when the run began.
+    open_conflicts: Option<HashMap<String, i64>>,
     /// Where every write of the run left its item.
     echoes: &'p mut Echoes,
 }
@@ -724,6 +728,7 @@ async fn sync_collection(
         report: Report::default(),
         unsettled: Unsettled::default(),
         settling: None,
+        open_conflicts: None,
         in_flight: None,
         echoes,
     };
@@ -1055,6 +1060,7 @@ async fn sync_collection(
         let failures = pass.unsettled.begin(&ctx).await.finish(state).await?;
         pass.report.failures.extend(failures);
     }
+    state.committed()?;
     if let Some(p) = opts.progress {
         p(*done, total);
     }
@@ -1293,13 +1299,23 @@ async fn process(
         .filter(|w| w.link.is_some())
         .map(|w| w.uid.clone())
         .collect();
-    let mut bases = state.bases(&pair.name, collection, &linked_uids)?;
-    let open: HashMap<String, i64> = state
-        .conflicts()?
-        .into_iter()
-        .filter(|c| c.pair == pair.name && c.collection == collection)
-        .map(|c| (c.uid, c.id))
-        .collect();
+    // A chunk of new items only (a first sync) asks the state nothing, so
+    // the commit of the batch before goes on while it is planned.
+    let mut bases = if linked_uids.is_empty() {
+        HashMap::new()
+    } else {
+        state.bases(&pair.name, collection, &linked_uids)?
+    };
+    if pass.open_conflicts.is_none() {
+        pass.open_conflicts = Some(
+            state
+                .conflicts()?
+                .into_iter()
+                .filter(|c| c.pair == pair.name && c.collection == collection)
+                .map(|c| (c.uid, c.id))
+                .collect(),
+        );
+    }
 
     // The mapping step: each side's record in the pair's common names.
     let mut commons: HashMap<(Side, String), tandem_record::Record> =
@@ -1398,19 +1414,28 @@ async fn process(
         sides,
     };
     // The chunk before was written while this one was planned: take its
-    // outcomes, settle if a batch is full, then start this chunk's writes.
+    // outcomes, start this chunk's writes, then settle if a batch is full.
     if let Some(previous) = pass.in_flight.take() {
         report.add(previous.finish(unsettled, &mut *pass.echoes).await?);
     }
+    let open: HashMap<String, i64> = match &pass.open_conflicts {
+        Some(all) if !all.is_empty() => plans
+            .iter()
+            .filter_map(|p| all.get(&p.uid).map(|id| (p.uid.clone(), *id)))
+            .collect(),
+        _ => HashMap::new(),
+    };
+    pass.in_flight = Some(begin_chunk(&ctx, entries, plans, fetched, open, state).await?);
     if unsettled.writes >= SETTLE_EVERY || unsettled.items() as u64 >= SETTLE_EVERY {
         // The batch before was flushed while this one was written: record
-        // it, and flush this one while the next is written.
+        // it while the next chunk is planned (the state's next call, this
+        // chunk's journal, waits for it), and flush this one while the
+        // next is written.
         if let Some(settling) = pass.settling.take() {
-            report.failures.extend(settling.finish(state).await?);
+            report.failures.extend(settling.finish_soon(state).await?);
         }
         pass.settling = Some(unsettled.begin(&ctx).await);
     }
-    pass.in_flight = Some(begin_chunk(&ctx, entries, plans, fetched, open, state).await?);
     Ok(())
 }
 

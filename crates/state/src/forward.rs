@@ -11,7 +11,7 @@
 //! reach its inner state's own API directly.
 //!
 //! Every method is forwarded, the provided ones (`links_touching`,
-//! `link_counts`, `conflict`, `settle`) included, so a wrapper behaves as
+//! `link_counts`, `conflict`, `settle`, `commit_soon`, `committed`) included, so a wrapper behaves as
 //! the state it wraps in everything it does not override: a wrapped
 //! [`SqliteState`](crate::SqliteState) answers `links_touching` from its
 //! index, not by loading every link. A provided method is forwarded whole,
@@ -143,6 +143,17 @@ pub trait ForwardState: Send {
         self.inner_mut().commit(batch)
     }
 
+    /// [`StateStore::commit_soon`]; the wrapped state commits through its
+    /// own `commit`, so a wrapper that changes `commit` overrides this too.
+    fn commit_soon(&mut self, batch: Batch) -> Result<()> {
+        self.inner_mut().commit_soon(batch)
+    }
+
+    /// [`StateStore::committed`].
+    fn committed(&mut self) -> Result<()> {
+        self.inner_mut().committed()
+    }
+
     /// [`StateStore::conflicts`].
     fn conflicts(&self) -> Result<Vec<Conflict>> {
         self.inner().conflicts()
@@ -229,6 +240,14 @@ impl<T: ForwardState> StateStore for T {
 
     fn commit(&mut self, batch: &Batch) -> Result<()> {
         ForwardState::commit(self, batch)
+    }
+
+    fn commit_soon(&mut self, batch: Batch) -> Result<()> {
+        ForwardState::commit_soon(self, batch)
+    }
+
+    fn committed(&mut self) -> Result<()> {
+        ForwardState::committed(self)
     }
 
     fn conflicts(&self) -> Result<Vec<Conflict>> {

@@ -13,9 +13,11 @@
 //! transaction, so a run that dies leaves every item either as it was or
 //! fully recorded.
 
+mod background;
 mod forward;
 mod sqlite;
 
+pub use background::Background;
 pub use forward::ForwardState;
 pub use sqlite::SqliteState;
 
@@ -80,7 +82,9 @@ pub struct Image {
 ///
 /// An entry is added as `pending` before the write is made and marked done
 /// (with the version the store answered) in the batch that records its
-/// outcome, so a write cut short by a crash is still on record.
+/// outcome, so a write cut short by a crash is still on record. A create's
+/// after-image comes with its outcome: until then the entry says what was
+/// to be created where, not with which content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JournalEntry {
     /// Filled in by the state store.
@@ -159,10 +163,19 @@ pub struct Batch {
     /// Conflicts settled (by `resolve` or because the item was synced);
     /// settling one that is no longer open is not an error.
     pub settled: Vec<i64>,
-    /// Each link's base as the state stores it (JSON), when
-    /// [`Batch::encode`] made it ahead of the commit; a commit encodes
-    /// what is not here (or no longer matches `links`) itself.
-    encoded_bases: Vec<String>,
+    /// The batch's records as the state stores them, when [`Batch::encode`]
+    /// made them ahead of the commit; a commit encodes what is not here (or
+    /// no longer matches the batch) itself.
+    encoded: Option<Encoded>,
+}
+
+/// A batch's records as JSON, made by [`Batch::encode`].
+#[derive(Debug, Clone, PartialEq)]
+struct Encoded {
+    /// Parallel to `links`: each link's base.
+    bases: Vec<String>,
+    /// Parallel to `done`: each entry's after-image, if it has one.
+    afters: Vec<Option<String>>,
 }
 
 impl Batch {
@@ -174,24 +187,48 @@ impl Batch {
         }
     }
 
-    /// Encodes the links' base records as the state stores them, so that
-    /// the commit does no more than write. The encoding is the bulk of a
-    /// commit's CPU time; a caller that commits on a busy thread does this
-    /// beforehand on another. Links added afterwards undo it (the commit
-    /// then encodes them all itself).
+    /// Encodes the links' base records and the finished journal entries'
+    /// after-images as the state stores them, so that the commit does no
+    /// more than write. The encoding is the bulk of a commit's CPU time; a
+    /// caller that commits on a busy thread does this beforehand on
+    /// another. Links or entries added afterwards undo it (the commit then
+    /// encodes them all itself).
     pub fn encode(&mut self) -> Result<()> {
-        self.encoded_bases = self
+        let bases = self
             .links
             .iter()
             .map(|update| encode(&update.base, "base record"))
             .collect::<Result<_>>()?;
+        let afters = self
+            .done
+            .iter()
+            .map(|(_, _, _, after)| {
+                after
+                    .as_ref()
+                    .map(|image| encode(image, "journal image"))
+                    .transpose()
+            })
+            .collect::<Result<_>>()?;
+        self.encoded = Some(Encoded { bases, afters });
         Ok(())
     }
 
-    /// The JSON of `links[i].base`, when [`Batch::encode`] made it for the
-    /// links as they are now.
+    /// What [`Batch::encode`] made, when it was made for the batch as it is now.
+    fn encoded(&self) -> Option<&Encoded> {
+        self.encoded
+            .as_ref()
+            .filter(|e| e.bases.len() == self.links.len() && e.afters.len() == self.done.len())
+    }
+
+    /// The JSON of `links[i].base`, when [`Batch::encode`] made it.
     pub(crate) fn encoded_base(&self, i: usize) -> Option<&str> {
-        (self.encoded_bases.len() == self.links.len()).then(|| self.encoded_bases[i].as_str())
+        self.encoded().map(|e| e.bases[i].as_str())
+    }
+
+    /// The JSON of `done[i]`'s after-image (`Some(None)` when it has
+    /// none), when [`Batch::encode`] made it.
+    pub(crate) fn encoded_after(&self, i: usize) -> Option<Option<&str>> {
+        self.encoded().map(|e| e.afters[i].as_deref())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -301,6 +338,21 @@ pub trait StateStore: Send {
 
     /// Commits a batch in one transaction.
     fn commit(&mut self, batch: &Batch) -> Result<()>;
+
+    /// Commits a batch in one transaction, on another thread where the
+    /// state can, while the caller goes on with work that does not touch
+    /// the state. Every later call waits for that commit first, so calls
+    /// still take effect in the order they were made; the commit's error,
+    /// if it fails, is the next call's. The default commits at once.
+    fn commit_soon(&mut self, batch: Batch) -> Result<()> {
+        self.commit(&batch)
+    }
+
+    /// Waits for a batch handed to [`StateStore::commit_soon`]; its error,
+    /// if it failed, is returned here.
+    fn committed(&mut self) -> Result<()> {
+        Ok(())
+    }
 
     /// Open conflicts, oldest first.
     fn conflicts(&self) -> Result<Vec<Conflict>>;

@@ -21,9 +21,11 @@ use crate::{
     encode, Batch, Conflict, Image, JournalEntry, Link, Result, Run, Seen, Side, StateError,
     StateStore, WriteOp,
 };
+use crate::background::Background;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -53,8 +55,44 @@ const WAL_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 /// What Tandem saw last, kept in a SQLite database.
 #[derive(Debug)]
 pub struct SqliteState {
-    conn: Connection,
+    slot: RefCell<Slot>,
     path: Option<PathBuf>,
+}
+
+/// Where the connection is: here, or on the thread committing a batch
+/// handed to [`StateStore::commit_soon`]. Every call takes it back first,
+/// so calls happen in the order they were made, as with no thread at all.
+#[derive(Debug)]
+enum Slot {
+    Here(Connection),
+    Committing(Background<(Connection, Result<()>)>),
+    /// A commit panicked and took the connection with it.
+    Lost,
+}
+
+impl Slot {
+    /// The connection, here again; the error of the commit that had it,
+    /// if that failed.
+    fn take_back(&mut self) -> Result<&mut Connection> {
+        let committed = match std::mem::replace(self, Slot::Lost) {
+            Slot::Committing(commit) => {
+                let (conn, committed) = commit.finish();
+                *self = Slot::Here(conn);
+                committed
+            }
+            other => {
+                *self = other;
+                Ok(())
+            }
+        };
+        committed?;
+        match self {
+            Slot::Here(conn) => Ok(conn),
+            _ => Err(StateError::Corrupt(
+                "the state connection was lost to a failed commit".into(),
+            )),
+        }
+    }
 }
 
 impl SqliteState {
@@ -104,7 +142,10 @@ impl SqliteState {
         conn.pragma_update(None, "journal_size_limit", WAL_LIMIT_BYTES)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         schema::migrate(&mut conn)?;
-        Ok(SqliteState { conn, path })
+        Ok(SqliteState {
+            slot: RefCell::new(Slot::Here(conn)),
+            path,
+        })
     }
 
     /// The database file; `None` when in memory.
@@ -112,26 +153,47 @@ impl SqliteState {
         self.path.as_deref()
     }
 
-    /// A write transaction that takes the lock up front, so it waits for
-    /// other writers instead of failing once it has started writing.
-    fn write(&mut self) -> Result<Transaction<'_>> {
-        Ok(self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    /// The connection, once a commit started before this call is done;
+    /// that commit's error, if it failed.
+    fn conn(&self) -> Result<RefMut<'_, Connection>> {
+        let mut slot = self.slot.borrow_mut();
+        slot.take_back()?;
+        Ok(RefMut::map(slot, |slot| match slot {
+            Slot::Here(conn) => conn,
+            _ => unreachable!("`take_back` leaves the connection here"),
+        }))
     }
+}
+
+/// A write transaction that takes the lock up front, so it waits for other
+/// writers instead of failing once it has started writing.
+fn write(conn: &mut Connection) -> Result<Transaction<'_>> {
+    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+}
+
+/// Commits a batch in one transaction.
+fn commit_on(conn: &mut Connection, batch: &Batch) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let tx = write(conn)?;
+    write_batch(&tx, batch)?;
+    // Dropping `tx` on any error above rolls the whole batch back.
+    tx.commit()?;
+    Ok(())
 }
 
 impl StateStore for SqliteState {
     fn links(&self, pair: &str, collection: &str) -> Result<Vec<Link>> {
+        let conn = self.conn()?;
         // Served from the covering index `links_seen`: base records stay on disk.
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = conn.prepare_cached(
             "SELECT uid, a_id, a_version, b_id, b_version FROM links
              WHERE pair = ?1 AND collection = ?2 ORDER BY uid",
         )?;
         // Sized up front: grown by doubling, a 100k-link vector would hold
         // room for 131k (4 MB unused at the sync's peak).
-        let count: i64 = self
-            .conn
+        let count: i64 = conn
             .prepare_cached("SELECT count(*) FROM links WHERE pair = ?1 AND collection = ?2")?
             .query_row(params![pair, collection], |row| row.get(0))?;
         let mut links = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
@@ -153,11 +215,12 @@ impl StateStore for SqliteState {
         collection: &str,
         ids: [&[String]; 2],
     ) -> Result<Vec<Link>> {
+        let conn = self.conn()?;
         // One lookup per id through `links_a_id` / `links_b_id` (named:
         // left to itself SQLite scans the covering `links_seen` index
         // instead, 100k entries per id), inside one read transaction so
         // every lookup sees the same snapshot.
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = conn.unchecked_transaction()?;
         let mut found: HashMap<String, Link> = HashMap::new();
         for (side, ids) in [(Side::A, ids[0]), (Side::B, ids[1])] {
             if ids.is_empty() {
@@ -193,7 +256,8 @@ impl StateStore for SqliteState {
     }
 
     fn link_counts(&self, pair: &str, collection: &str) -> Result<[u64; 2]> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
             "SELECT count(a_id), count(b_id) FROM links WHERE pair = ?1 AND collection = ?2",
         )?;
         let (a, b): (i64, i64) = stmt.query_row(params![pair, collection], |row| {
@@ -203,7 +267,8 @@ impl StateStore for SqliteState {
     }
 
     fn collections(&self, pair: &str) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
             "SELECT DISTINCT collection FROM links WHERE pair = ?1 ORDER BY collection",
         )?;
         let collections = stmt
@@ -218,8 +283,9 @@ impl StateStore for SqliteState {
         collection: &str,
         uids: &[String],
     ) -> Result<HashMap<String, Record>> {
+        let conn = self.conn()?;
         // One read transaction so every lookup sees the same snapshot.
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = conn.unchecked_transaction()?;
         let mut bases = HashMap::with_capacity(uids.len());
         {
             let mut stmt = tx.prepare_cached(
@@ -240,8 +306,9 @@ impl StateStore for SqliteState {
     }
 
     fn begin_run(&mut self, command: &str, pairs: &[String]) -> Result<i64> {
+        let conn = self.conn()?;
         let pairs = encode(&pairs, "run pairs")?;
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = conn.prepare_cached(
             "INSERT INTO runs (command, pairs, started_at, outcome)
              VALUES (?1, ?2, ?3, 'running')",
         )?;
@@ -249,8 +316,8 @@ impl StateStore for SqliteState {
     }
 
     fn finish_run(&mut self, run: i64, outcome: &str) -> Result<()> {
-        let mut stmt = self
-            .conn
+        let conn = self.conn()?;
+        let mut stmt = conn
             .prepare_cached("UPDATE runs SET finished_at = ?2, outcome = ?3 WHERE id = ?1")?;
         match stmt.execute(params![run, now(), outcome])? {
             0 => Err(StateError::NotFound {
@@ -262,8 +329,9 @@ impl StateStore for SqliteState {
     }
 
     fn runs(&self, limit: usize) -> Result<Vec<Run>> {
+        let conn = self.conn()?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = conn.prepare_cached(
             "SELECT id, command, pairs, started_at, finished_at, outcome FROM runs
              ORDER BY id DESC LIMIT ?1",
         )?;
@@ -285,7 +353,7 @@ impl StateStore for SqliteState {
     }
 
     fn journal_pending(&mut self, entries: &[JournalEntry]) -> Result<Vec<i64>> {
-        let tx = self.write()?;
+        let tx = write(self.slot.get_mut().take_back()?)?;
         let mut seqs = Vec::with_capacity(entries.len());
         {
             let mut stmt = tx.prepare_cached(
@@ -318,7 +386,8 @@ impl StateStore for SqliteState {
     }
 
     fn journal(&self, run: i64) -> Result<Vec<JournalEntry>> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
             "SELECT seq, run, pair, collection, side, store, op, uid, id, before, after,
                  version_before, version_after, done, at
              FROM journal WHERE run = ?1 ORDER BY seq",
@@ -332,18 +401,32 @@ impl StateStore for SqliteState {
     }
 
     fn commit(&mut self, batch: &Batch) -> Result<()> {
+        commit_on(self.slot.get_mut().take_back()?, batch)
+    }
+
+    fn commit_soon(&mut self, batch: Batch) -> Result<()> {
+        let slot = self.slot.get_mut();
+        slot.take_back()?;
         if batch.is_empty() {
             return Ok(());
         }
-        let tx = self.write()?;
-        write_batch(&tx, batch)?;
-        // Dropping `tx` on any error above rolls the whole batch back.
-        tx.commit()?;
+        let Slot::Here(mut conn) = std::mem::replace(slot, Slot::Lost) else {
+            unreachable!("`take_back` leaves the connection here")
+        };
+        *slot = Slot::Committing(Background::start("tandem-state", move || {
+            let committed = commit_on(&mut conn, &batch);
+            (conn, committed)
+        }));
         Ok(())
     }
 
+    fn committed(&mut self) -> Result<()> {
+        self.slot.get_mut().take_back().map(|_| ())
+    }
+
     fn conflicts(&self) -> Result<Vec<Conflict>> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
             "SELECT id, run, pair, collection, uid, fields, a, b, base, created_at
              FROM conflicts WHERE settled_at IS NULL ORDER BY created_at, id",
         )?;
@@ -356,7 +439,8 @@ impl StateStore for SqliteState {
     }
 
     fn conflict(&self, id: i64) -> Result<Conflict> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
             "SELECT id, run, pair, collection, uid, fields, a, b, base, created_at
              FROM conflicts WHERE id = ?1 AND settled_at IS NULL",
         )?;
@@ -371,7 +455,8 @@ impl StateStore for SqliteState {
     }
 
     fn settle(&mut self, id: i64) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
             "UPDATE conflicts SET settled_at = ?2 WHERE id = ?1 AND settled_at IS NULL",
         )?;
         match stmt.execute(params![id, now()])? {
@@ -384,7 +469,8 @@ impl StateStore for SqliteState {
     }
 
     fn token(&self, pair: &str, side: Side, collection: &str) -> Result<Option<String>> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
             "SELECT token FROM tokens WHERE pair = ?1 AND side = ?2 AND collection = ?3",
         )?;
         Ok(stmt
@@ -399,16 +485,17 @@ impl StateStore for SqliteState {
         collection: &str,
         token: Option<&str>,
     ) -> Result<()> {
+        let conn = self.conn()?;
         match token {
             Some(token) => {
-                let mut stmt = self.conn.prepare_cached(
+                let mut stmt = conn.prepare_cached(
                     "INSERT INTO tokens (pair, side, collection, token) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (pair, side, collection) DO UPDATE SET token = excluded.token",
                 )?;
                 stmt.execute(params![pair, side.as_str(), collection, token])?;
             }
             None => {
-                let mut stmt = self.conn.prepare_cached(
+                let mut stmt = conn.prepare_cached(
                     "DELETE FROM tokens WHERE pair = ?1 AND side = ?2 AND collection = ?3",
                 )?;
                 stmt.execute(params![pair, side.as_str(), collection])?;
@@ -454,8 +541,11 @@ fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> Result<()> {
         "UPDATE journal SET id = coalesce(?2, id), version_after = ?3, after = coalesce(?4, after), done = 1
          WHERE seq = ?1",
     )?;
-    for (seq, id, version_after, after) in &batch.done {
-        let after = opt_json(after.as_ref(), "journal image")?;
+    for (i, (seq, id, version_after, after)) in batch.done.iter().enumerate() {
+        let after = match batch.encoded_after(i) {
+            Some(json) => json.map(std::borrow::Cow::Borrowed),
+            None => opt_json(after.as_ref(), "journal image")?.map(std::borrow::Cow::Owned),
+        };
         if done.execute(params![seq, id, version_after, after])? == 0 {
             return Err(StateError::NotFound {
                 what: "journal entry",

@@ -525,6 +525,49 @@ fn undo_restores_a_run() {
     );
 }
 
+/// A create's after-image is journaled with its outcome, not before the
+/// write: history still names the fields it wrote, and undoing the undo of
+/// a first sync brings the created items back from that image.
+#[test]
+fn the_undo_of_an_undone_first_sync_creates_its_items_again() {
+    let s = Scenario::new("contact", "max_delete = \"100%\"");
+    two_cards(&s);
+    s.sync();
+    let history = s.tandem(&["history", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&history.stdout).expect("json");
+    let first = &v["runs"][0];
+    let created = first["writes"].as_array().expect("writes");
+    assert_eq!(created.len(), 2, "{history:?}");
+    for write in created {
+        assert_eq!(write["op"], "create", "{history:?}");
+        assert_eq!(write["done"], true, "{history:?}");
+        let fields = write["fields"].as_array().expect("fields");
+        assert!(fields.iter().any(|f| f == "full_name"), "{history:?}");
+    }
+
+    let id = first["run"].as_i64().expect("run id").to_string();
+    let undo = s.tandem(&["undo", &id]);
+    assert_eq!(undo.code, 0, "{undo:?}");
+    assert!(!s.exists("b", "u1.vcf") && !s.exists("b", "u2.vcf"));
+    // The undo is the newest run.
+    let history = s.tandem(&["history", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&history.stdout).expect("json");
+    let undo_id = v["runs"][0]["run"].as_i64().expect("undo run id");
+    assert_ne!(undo_id.to_string(), id);
+    let undo_id = undo_id.to_string();
+
+    let redo = s.tandem(&["undo", &undo_id]);
+    assert_eq!(redo.code, 0, "{redo:?}");
+    assert_eq!(
+        prop(&s.read("b", "u1.vcf"), "TITLE").as_deref(),
+        Some("Analyst")
+    );
+    assert_eq!(
+        prop(&s.read("b", "u2.vcf"), "ORG").as_deref(),
+        Some("Bletchley")
+    );
+}
+
 #[test]
 fn a_garbage_file_is_reported_skipped_and_never_deleted_elsewhere() {
     let s = Scenario::new("contact", "");

@@ -226,6 +226,12 @@ impl ForwardState for FaultyState<'_> {
         }
         Ok(())
     }
+
+    /// Made at once through `commit` above, so every commit the engine
+    /// asks for meets the fault, whichever way it is asked for.
+    fn commit_soon(&mut self, batch: Batch) -> tandem_state::Result<()> {
+        ForwardState::commit(self, &batch)
+    }
 }
 
 /// Installs (once) a panic hook that stays quiet for simulated crashes and

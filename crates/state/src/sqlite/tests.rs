@@ -110,12 +110,14 @@ fn a_file_database_keeps_its_data_across_reopens() {
     assert_eq!(runs[0].outcome, "done");
     assert!(runs[0].finished_at.is_some());
     let mode: String = state
-        .conn
+        .conn()
+        .expect("connection")
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .expect("journal mode");
     assert_eq!(mode, "wal");
     let page_size: i64 = state
-        .conn
+        .conn()
+        .expect("connection")
         .query_row("PRAGMA page_size", [], |r| r.get(0))
         .expect("page size");
     assert_eq!(page_size, PAGE_SIZE);
@@ -127,20 +129,20 @@ fn migrations_run_once_and_set_the_version() {
     let path = dir.path().join("state.db");
     let state = SqliteState::open(&path).expect("open");
     assert_eq!(
-        schema::user_version(&state.conn).expect("version"),
+        schema::user_version(&state.conn().expect("connection")).expect("version"),
         SqliteState::SCHEMA_VERSION
     );
     drop(state);
     // A second run of migration 1 would fail on `CREATE TABLE links`.
     let state = SqliteState::open(&path).expect("reopen");
     assert_eq!(
-        schema::user_version(&state.conn).expect("version"),
+        schema::user_version(&state.conn().expect("connection")).expect("version"),
         SqliteState::SCHEMA_VERSION
     );
     let in_memory = SqliteState::in_memory().expect("in memory");
     assert_eq!(in_memory.path(), None);
     assert_eq!(
-        schema::user_version(&in_memory.conn).expect("version"),
+        schema::user_version(&in_memory.conn().expect("connection")).expect("version"),
         SqliteState::SCHEMA_VERSION
     );
 }
@@ -252,6 +254,81 @@ fn an_encoded_batch_commits_what_it_holds() {
     state.commit(&batch).expect("commit");
     let bases = state.bases("p", "c", &asked).expect("bases");
     assert_eq!(bases["u1"], contact("u1", "Ada L"));
+}
+
+#[test]
+fn an_encoded_batch_marks_its_creates_done_with_their_images() {
+    let mut state = SqliteState::in_memory().expect("open");
+    let run = state.begin_run("sync", &["p".into()]).expect("run");
+    // A create is journaled without its after-image, which comes with its
+    // outcome.
+    let seqs = state
+        .journal_pending(&[
+            entry(run, "u1", WriteOp::Create, 1),
+            entry(run, "u2", WriteOp::Create, 1),
+        ])
+        .expect("pending");
+    assert!(state.journal(run).expect("journal")[0].after.is_none());
+    let image = |name: &str, uid: &str| Image {
+        record: contact(uid, name),
+        raw: None,
+        media_type: None,
+    };
+    let mut batch = Batch::new("p", "c");
+    batch.done.push((
+        seqs[0],
+        Some("u1.vcf".into()),
+        Some("v1".into()),
+        Some(image("Ada", "u1")),
+    ));
+    batch.encode().expect("encode");
+    assert_eq!(batch.encoded_after(0).map(|json| json.is_some()), Some(true));
+    // An entry added after encoding: the commit encodes them all itself.
+    batch.done.push((seqs[1], Some("u2.vcf".into()), Some("v1".into()), None));
+    assert_eq!(batch.encoded_after(0), None);
+    state.commit(&batch).expect("commit");
+    let journal = state.journal(run).expect("journal");
+    assert!(journal.iter().all(|e| e.done));
+    assert_eq!(journal[0].after, Some(image("Ada", "u1")));
+    assert_eq!(journal[0].id.as_deref(), Some("u1.vcf"));
+    assert_eq!(journal[1].after, None);
+}
+
+#[test]
+fn a_batch_committed_soon_is_there_for_the_next_call() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut state = SqliteState::open(&dir.path().join("state.db")).expect("open");
+    let mut batch = Batch::new("p", "c");
+    batch
+        .links
+        .push(update(link("u1", seen("a1", "1"), seen("b1", "e1")), "Ada"));
+    state.commit_soon(batch).expect("started");
+    // Read by `&self`: the call waits for the commit all the same.
+    assert_eq!(state.links("p", "c").expect("links").len(), 1);
+    state.committed().expect("nothing is pending");
+    assert_eq!(state.link_counts("p", "c").expect("counts"), [1, 1]);
+}
+
+#[test]
+fn a_failed_commit_made_soon_is_the_next_calls_error_and_leaves_nothing() {
+    let mut state = SqliteState::in_memory().expect("open");
+    let mut batch = Batch::new("p", "c");
+    batch
+        .links
+        .push(update(link("u1", seen("a1", "1"), None), "Ada"));
+    // No journal entry 999: the whole batch is refused.
+    batch.done.push((999, None, Some("v".into()), None));
+    state.commit_soon(batch).expect("started");
+    match state.links("p", "c") {
+        Err(StateError::NotFound {
+            what: "journal entry",
+            id: 999,
+        }) => {}
+        other => panic!("expected the commit's error, got {other:?}"),
+    }
+    // Reported once; the state goes on, without the batch.
+    assert!(state.links("p", "c").expect("links").is_empty());
+    state.committed().expect("nothing is pending");
 }
 
 #[test]
@@ -585,7 +662,8 @@ fn unreadable_json_is_reported_as_corrupt() {
     batch.conflicts.push(conflict(run, "u1", 1));
     state.commit(&batch).expect("commit");
     state
-        .conn
+        .conn()
+        .expect("connection")
         .execute_batch("UPDATE links SET base = '{\"kind\":'; UPDATE conflicts SET a = 'nope';")
         .expect("damage");
 
@@ -605,7 +683,8 @@ fn unreadable_json_is_reported_as_corrupt() {
 fn loading_links_uses_the_covering_index() {
     let state = SqliteState::in_memory().expect("open");
     let plan: Vec<String> = state
-        .conn
+        .conn()
+        .expect("connection")
         .prepare(
             "EXPLAIN QUERY PLAN SELECT uid, a_id, a_version, b_id, b_version FROM links
              WHERE pair = ?1 AND collection = ?2 ORDER BY uid",
