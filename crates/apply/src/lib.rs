@@ -30,7 +30,8 @@ use std::sync::Arc;
 use tandem_plan::{Entry, ItemPlan, Outcome, Write};
 use tandem_record::{Record, Side};
 use tandem_state::{
-    Background, Batch, Conflict, Image, JournalEntry, Link, LinkUpdate, Seen, StateError, StateStore, WriteOp,
+    Background, Batch, Conflict, Image, JournalEntry, Link, LinkUpdate, Seen, StateError,
+    StateStore, WriteOp,
 };
 use tandem_store::{ErrorKind, Item, NewItem, Raw, Store, Written};
 
@@ -714,10 +715,7 @@ impl Settling<'_> {
     /// [`Settling::finish`], with the commit made by
     /// [`StateStore::commit_soon`]: the caller goes on while it is made and
     /// the state's next call waits for it.
-    pub async fn finish_soon(
-        self,
-        state: &mut dyn StateStore,
-    ) -> Result<Vec<Failure>, StateError> {
+    pub async fn finish_soon(self, state: &mut dyn StateStore) -> Result<Vec<Failure>, StateError> {
         self.record(state, true).await
     }
 

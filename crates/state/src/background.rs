@@ -64,7 +64,10 @@ mod tests {
     fn the_work_runs_on_a_thread_of_its_own() {
         let caller = std::thread::current().id();
         let work = Background::start("tandem-test", move || {
-            (std::thread::current().id() != caller, std::thread::current().name().map(String::from))
+            (
+                std::thread::current().id() != caller,
+                std::thread::current().name().map(String::from),
+            )
         });
         assert_eq!(work.finish(), (true, Some("tandem-test".to_string())));
     }

@@ -17,11 +17,11 @@ mod schema;
 #[cfg(test)]
 mod tests;
 
+use crate::background::Background;
 use crate::{
     encode, Batch, Conflict, Image, JournalEntry, Link, Result, Run, Seen, Side, StateError,
     StateStore, WriteOp,
 };
-use crate::background::Background;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -317,8 +317,8 @@ impl StateStore for SqliteState {
 
     fn finish_run(&mut self, run: i64, outcome: &str) -> Result<()> {
         let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare_cached("UPDATE runs SET finished_at = ?2, outcome = ?3 WHERE id = ?1")?;
+        let mut stmt =
+            conn.prepare_cached("UPDATE runs SET finished_at = ?2, outcome = ?3 WHERE id = ?1")?;
         match stmt.execute(params![run, now(), outcome])? {
             0 => Err(StateError::NotFound {
                 what: "run",

@@ -282,9 +282,14 @@ fn an_encoded_batch_marks_its_creates_done_with_their_images() {
         Some(image("Ada", "u1")),
     ));
     batch.encode().expect("encode");
-    assert_eq!(batch.encoded_after(0).map(|json| json.is_some()), Some(true));
+    assert_eq!(
+        batch.encoded_after(0).map(|json| json.is_some()),
+        Some(true)
+    );
     // An entry added after encoding: the commit encodes them all itself.
-    batch.done.push((seqs[1], Some("u2.vcf".into()), Some("v1".into()), None));
+    batch
+        .done
+        .push((seqs[1], Some("u2.vcf".into()), Some("v1".into()), None));
     assert_eq!(batch.encoded_after(0), None);
     state.commit(&batch).expect("commit");
     let journal = state.journal(run).expect("journal");
