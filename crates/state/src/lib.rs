@@ -194,19 +194,34 @@ impl Batch {
     /// another. Links or entries added afterwards undo it (the commit then
     /// encodes them all itself).
     pub fn encode(&mut self) -> Result<()> {
-        let bases = self
+        let bases: Vec<String> = self
             .links
             .iter()
             .map(|update| encode(&update.base, "base record"))
             .collect::<Result<_>>()?;
+        // A create's after-image is most often its link's base with the
+        // item's own modification time: its JSON is then made from the
+        // base's rather than encoded a second time.
+        let by_uid: HashMap<&str, usize> = self
+            .links
+            .iter()
+            .enumerate()
+            .map(|(i, update)| (update.link.uid.as_str(), i))
+            .collect();
         let afters = self
             .done
             .iter()
             .map(|(_, _, _, after)| {
-                after
-                    .as_ref()
-                    .map(|image| encode(image, "journal image"))
-                    .transpose()
+                let Some(image) = after else {
+                    return Ok(None);
+                };
+                let from_base = by_uid
+                    .get(image.record.uid.as_str())
+                    .and_then(|&i| image_from_base(image, &self.links[i].base, &bases[i]));
+                match from_base {
+                    Some(json) => Ok(Some(json)),
+                    None => encode(image, "journal image").map(Some),
+                }
             })
             .collect::<Result<_>>()?;
         self.encoded = Some(Encoded { bases, afters });
@@ -238,6 +253,31 @@ impl Batch {
             && self.conflicts.is_empty()
             && self.settled.is_empty()
     }
+}
+
+/// The JSON of `image`, made from `base_json` (the JSON of `base`), when
+/// the image holds no native text and its record is `base` but for its
+/// modification time: exactly what encoding the image gives, as
+/// `an_image_made_from_its_base_is_the_image_encoded` checks.
+fn image_from_base(image: &Image, base: &Record, base_json: &str) -> Option<String> {
+    let record = &image.record;
+    let same = image.raw.is_none()
+        && image.media_type.is_none()
+        && base.modified.is_none()
+        && record.kind == base.kind
+        && record.uid == base.uid
+        && (std::sync::Arc::ptr_eq(&record.fields, &base.fields) || record.fields == base.fields);
+    if !same {
+        return None;
+    }
+    // `Record` encodes its fields in order, `modified` last and only when set.
+    Some(match record.modified {
+        None => format!("{{\"record\":{base_json}}}"),
+        Some(modified) => {
+            let open = base_json.strip_suffix('}')?;
+            format!("{{\"record\":{open},\"modified\":{modified}}}}}")
+        }
+    })
 }
 
 /// `value` as the state stores it: JSON text.
@@ -388,4 +428,77 @@ pub trait StateStore: Send {
         collection: &str,
         token: Option<&str>,
     ) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tandem_record::{Kind, Value};
+
+    fn image(record: Record) -> Image {
+        Image {
+            record,
+            raw: None,
+            media_type: None,
+        }
+    }
+
+    #[test]
+    fn an_image_made_from_its_base_is_the_image_encoded() {
+        let base = Record::new(Kind::Contact, "u1")
+            .with("full_name", Value::text("Ada \"the\" Countess"))
+            .with("emails", Value::List(vec![Value::text("ada@example.org")]));
+        let empty = Record::new(Kind::Event, "e\\1");
+        for base in [base, empty] {
+            let base_json = encode(&base, "base").expect("encode");
+            let unshared = Record {
+                fields: std::sync::Arc::new((*base.fields).clone()),
+                ..base.clone()
+            };
+            for record in [base.clone(), unshared] {
+                for modified in [None, Some(1_700_000_000), Some(-5)] {
+                    let image = image(Record {
+                        modified,
+                        ..record.clone()
+                    });
+                    assert_eq!(
+                        image_from_base(&image, &base, &base_json),
+                        Some(encode(&image, "image").expect("encode")),
+                        "{image:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_image_unlike_its_base_is_encoded_on_its_own() {
+        let base = Record::new(Kind::Contact, "u1").with("full_name", Value::text("Ada"));
+        let base_json = encode(&base, "base").expect("encode");
+        let other = image(base.clone().with("title", Value::text("Analyst")));
+        assert_eq!(image_from_base(&other, &base, &base_json), None);
+        let with_text = Image {
+            raw: Some("BEGIN:VCARD".into()),
+            media_type: Some("text/vcard".into()),
+            ..image(base.clone())
+        };
+        assert_eq!(image_from_base(&with_text, &base, &base_json), None);
+
+        // Encoding a batch falls back to the image's own JSON.
+        let mut batch = Batch::new("p", "c");
+        batch.links.push(LinkUpdate {
+            link: Link {
+                uid: "u1".into(),
+                a: None,
+                b: None,
+            },
+            base,
+        });
+        batch.done.push((1, None, None, Some(other.clone())));
+        batch.encode().expect("encode");
+        assert_eq!(
+            batch.encoded_after(0),
+            Some(Some(encode(&other, "image").expect("encode").as_str()))
+        );
+    }
 }
