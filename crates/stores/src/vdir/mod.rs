@@ -15,9 +15,12 @@
 //! sight. Updates patch the file's own text through
 //! [`tandem_formats::patch`], so properties Tandem does not map survive.
 //! [`Store::flush`] syncs the whole filesystem once instead of each file.
+//! Writes go through each folder opened once ([`folders`]), and a flush
+//! fails when a folder written in was removed or replaced meanwhile.
 
 mod config;
 mod file;
+mod folders;
 #[cfg(test)]
 mod tests;
 
@@ -81,6 +84,8 @@ struct Shared {
     writes: AtomicU64,
     /// The item names the last `collections()` saw in the root folder.
     root_names: Mutex<Option<RootNames>>,
+    /// The folders written in, each opened once.
+    folders: folders::Folders,
 }
 
 /// The item file names a directory read of the root folder found, kept by
@@ -146,6 +151,7 @@ impl VdirStore {
             creation: file::Creation::default(),
             writes: AtomicU64::new(0),
             root_names: Mutex::new(None),
+            folders: folders::Folders::default(),
         });
         Ok(VdirStore {
             writes: crate::blocking::WriteQueue::new(Arc::clone(&shared), WRITE_THREADS),
@@ -357,7 +363,7 @@ impl Shared {
     fn create(&self, collection: &str, uid: &str, text: &str) -> Result<Option<Written>> {
         let dir = self.dir(collection)?;
         let name = file::name_for_uid(uid, &self.extension);
-        let folder = open_folder(&dir)?;
+        let folder = self.folders.get(&dir)?;
         let _writing = self.writing();
         self.dirty.store(true, Ordering::Release);
         // No look first: creating refuses to replace a file that is there.
@@ -450,7 +456,7 @@ impl Shared {
         };
         let patched = tandem_formats::patch(self.format, &original, changes)
             .map_err(|err| native::format_error(&path.display(), err).with_id(id))?;
-        let folder = open_folder(&dir)?;
+        let folder = self.folders.get(&dir)?;
         let _writing = self.writing();
         let (temp, stat) =
             file::write_temp(&folder, id, &patched).map_err(|err| Error::io(dir.display(), err))?;
@@ -557,10 +563,10 @@ impl Shared {
             return Ok(());
         }
         let synced = fs::File::open(&self.root).and_then(|dir| sync_filesystem(&dir));
-        synced.map_err(|err| {
-            self.dirty.store(true, Ordering::Release);
-            Error::io(self.root.display(), err)
-        })
+        synced
+            .map_err(|err| Error::io(self.root.display(), err))
+            .and_then(|()| self.folders.check())
+            .inspect_err(|_| self.dirty.store(true, Ordering::Release))
     }
 }
 

@@ -732,6 +732,33 @@ async fn flush_syncs_after_writes() {
     assert!(!store.shared.dirty.load(Ordering::Acquire));
 }
 
+/// Writes go through a folder opened once; a folder replaced at its path
+/// meanwhile took them along, and the flush says so instead of letting the
+/// batch be recorded.
+#[tokio::test]
+async fn a_folder_replaced_during_a_sync_fails_every_flush_after() {
+    let (temp, root, store) = vdir(Kind::Task);
+    let task = |uid: &str| Record::new(Kind::Task, uid).with("summary", Value::text("Sync"));
+    store.create(ROOT, &new_item(task("t1"))).await.unwrap();
+    store.flush().await.unwrap();
+
+    // Someone moves the folder away and puts an empty one in its place.
+    let moved = temp.path().join("moved");
+    fs::rename(&root, &moved).unwrap();
+    fs::create_dir(&root).unwrap();
+    store.create(ROOT, &new_item(task("t2"))).await.unwrap();
+    assert!(
+        moved.join("t2.ics").exists(),
+        "written through the open folder"
+    );
+    assert!(!root.join("t2.ics").exists());
+    let err = store.flush().await.unwrap_err();
+    assert!(err.message.contains("removed or replaced"), "{err}");
+    // Still dirty, and it stays failed: later writes may have gone there too.
+    assert!(store.shared.dirty.load(Ordering::Acquire));
+    assert!(store.flush().await.is_err());
+}
+
 #[test]
 fn config_reads_from_toml_and_rejects_unknown_keys() {
     let config: VdirConfig = toml::from_str("path = \"/data/contacts\"\n").unwrap();
