@@ -165,6 +165,21 @@ impl SqliteState {
     }
 }
 
+impl Drop for SqliteState {
+    /// Waits for a commit still under way, so the database is left to the
+    /// next user (this process or another) with no write half done and no
+    /// thread still holding its lock. That commit's error is lost here: the
+    /// engine asks for it with [`StateStore::committed`] at the end of
+    /// every collection, so only a run already failing for another reason
+    /// gets this far with a commit pending. While a panic unwinds, the
+    /// commit is left to finish on its own.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = self.slot.get_mut().take_back();
+        }
+    }
+}
+
 /// A write transaction that takes the lock up front, so it waits for other
 /// writers instead of failing once it has started writing.
 fn write(conn: &mut Connection) -> Result<Transaction<'_>> {

@@ -315,6 +315,29 @@ fn a_batch_committed_soon_is_there_for_the_next_call() {
 }
 
 #[test]
+fn a_state_dropped_with_a_commit_under_way_finishes_it_first() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state.db");
+    let mut state = SqliteState::open(&path).expect("open");
+    let mut batch = Batch::new("p", "c");
+    for i in 0..2_000 {
+        batch.links.push(update(
+            link(&format!("u{i}"), seen(&format!("a{i}"), "1"), None),
+            "Ada",
+        ));
+    }
+    state.commit_soon(batch).expect("started");
+    drop(state);
+    // Opened again at once: the batch is all there, and nothing holds the
+    // write lock (a busy database would make this wait, then fail).
+    let mut again = SqliteState::open(&path).expect("reopen");
+    assert_eq!(again.link_counts("p", "c").expect("counts"), [2_000, 0]);
+    again
+        .begin_run("sync", &["p".into()])
+        .expect("writes at once");
+}
+
+#[test]
 fn a_failed_commit_made_soon_is_the_next_calls_error_and_leaves_nothing() {
     let mut state = SqliteState::in_memory().expect("open");
     let mut batch = Batch::new("p", "c");
