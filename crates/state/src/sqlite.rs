@@ -7,7 +7,9 @@
 //! or an older version, a case the planner handles anyway. Every batch is one
 //! `IMMEDIATE` transaction built from cached prepared statements, so a
 //! writer waits (up to the busy timeout) for another instead of failing
-//! midway.
+//! midway. A batch handed to [`StateStore::commit_soon`] is committed on a
+//! thread of its own that takes the one connection along; every other
+//! call, and dropping the state, takes it back first.
 //!
 //! Records, images and lists are stored as JSON text, readable with the
 //! `sqlite3` shell; a value that no longer parses is reported as
