@@ -475,7 +475,8 @@ fn join(collection: &str, links: Vec<Link>, readings: [Reading; 2]) -> Scan {
     let [reading_a, reading_b] = readings;
     let large = links.len() + reading_a.len() + reading_b.len() >= PARALLEL_JOIN;
     let (a, b) = if large {
-        at_once(
+        tandem_state::at_once(
+            "tandem-join",
             || join_side(Side::A, reading_a, &links),
             || join_side(Side::B, reading_b, &links),
         )
@@ -603,33 +604,6 @@ fn join_side(side: Side, reading: Reading, links: &[Link]) -> SideJoin {
         versions,
         new,
     }
-}
-
-/// Runs `a` on a thread of its own and `b` on this one, and returns both
-/// results; runs both here when no thread can be started.
-fn at_once<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
-    let a = std::sync::Mutex::new(Some(a));
-    let take = || {
-        a.lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-    };
-    std::thread::scope(|scope| {
-        let spawned = std::thread::Builder::new()
-            .name("tandem-join".into())
-            .spawn_scoped(scope, || take().map(|a| a()));
-        let from_b = b();
-        let from_a = match spawned {
-            Ok(handle) => handle
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Err(_) => None,
-        };
-        let from_a = from_a
-            .or_else(|| take().map(|a| a()))
-            .expect("`a` runs exactly once");
-        (from_a, from_b)
-    })
 }
 
 /// The feed token to save for `side` after a clean run: past the run's own
@@ -1452,22 +1426,5 @@ fn policy_for<'p>(policy: &'p Policy, keep: Option<&Side>) -> std::borrow::Cow<'
             p.owners.clear();
             std::borrow::Cow::Owned(p)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn at_once_runs_both_and_keeps_their_order() {
-        let here = std::thread::current().id();
-        let (a, b) = at_once(
-            || (std::thread::current().id(), "a"),
-            || (std::thread::current().id(), "b"),
-        );
-        assert_eq!((a.1, b.1), ("a", "b"));
-        assert_ne!(a.0, here, "`a` runs on a thread of its own");
-        assert_eq!(b.0, here);
     }
 }

@@ -1,8 +1,9 @@
-//! [`Background`]: work handed to a thread of its own while the caller goes
-//! on, or done on the caller's thread when no thread can be started. The
-//! sync uses it for whatever can run beside the thread that drives it:
-//! encoding a batch while the stores flush, committing it while the next
-//! chunk is planned.
+//! Work on a thread of its own beside the caller's, or on the caller's
+//! thread when no thread can be started: [`Background`] hands work over
+//! and lets the caller go on (encoding a batch while the stores flush,
+//! committing it while the next chunk is planned); [`at_once`] runs two
+//! pieces of borrowing work side by side and waits for both (the two sides
+//! of a large join).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -52,6 +53,34 @@ impl<T: Send + 'static> Background<T> {
     }
 }
 
+/// Runs `a` on a thread called `name` and `b` on this one, and returns both
+/// results; runs both here when no thread can be started.
+pub fn at_once<A: Send, B>(
+    name: &str,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B,
+) -> (A, B) {
+    let slot = Mutex::new(Some(a));
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn_scoped(scope, || take(&slot).map(|a| a()));
+        let from_b = b();
+        let from_a = match spawned {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => None,
+        };
+        let from_a = from_a
+            .or_else(|| take(&slot).map(|a| a()))
+            .expect("`a` runs exactly once");
+        (from_a, from_b)
+    })
+}
+
+/// Takes the work out of its slot: on the thread it was handed to, or back
+/// on the caller's when that thread never started.
 fn take<F>(slot: &Mutex<Option<F>>) -> Option<F> {
     slot.lock().unwrap_or_else(PoisonError::into_inner).take()
 }
@@ -70,6 +99,19 @@ mod tests {
             )
         });
         assert_eq!(work.finish(), (true, Some("tandem-test".to_string())));
+    }
+
+    #[test]
+    fn at_once_runs_both_and_keeps_their_order() {
+        let here = std::thread::current().id();
+        let (a, b) = at_once(
+            "tandem-test",
+            || (std::thread::current().id(), "a"),
+            || (std::thread::current().id(), "b"),
+        );
+        assert_eq!((a.1, b.1), ("a", "b"));
+        assert_ne!(a.0, here, "`a` runs on a thread of its own");
+        assert_eq!(b.0, here);
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod background;
 mod forward;
 mod sqlite;
 
-pub use background::Background;
+pub use background::{at_once, Background};
 pub use forward::ForwardState;
 pub use sqlite::SqliteState;
 
