@@ -118,12 +118,24 @@ pub(super) struct Snapshot {
 /// not disturb the open file; its old version is then reported, which later
 /// guarded writes catch.)
 pub(super) fn read_consistent(path: &Path) -> io::Result<Snapshot> {
+    read_consistent_with(|| File::open(path))
+}
+
+/// [`read_consistent`] for the file `name` in the open folder `dir`: one
+/// name looked up per file instead of the whole path.
+pub(super) fn read_consistent_at(dir: &OwnedFd, name: &str) -> io::Result<Snapshot> {
+    read_consistent_with(|| {
+        let fd = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+        Ok(File::from(fd))
+    })
+}
+
+fn read_consistent_with(open: impl Fn() -> io::Result<File>) -> io::Result<Snapshot> {
     const ATTEMPTS: usize = 3;
     for _ in 0..ATTEMPTS {
-        let mut file = File::open(path)?;
+        let mut file = open()?;
         let before = file.metadata()?;
-        let mut bytes = Vec::with_capacity(usize::try_from(before.len()).unwrap_or(0) + 1);
-        file.read_to_end(&mut bytes)?;
+        let bytes = read_up_to(&mut file, before.len())?;
         let after = file.metadata()?;
         if version_of(&before) == version_of(&after) {
             return Ok(Snapshot { bytes, meta: after });
@@ -132,6 +144,25 @@ pub(super) fn read_consistent(path: &Path) -> io::Result<Snapshot> {
     Err(io::Error::other(format!(
         "the file changed while being read, {ATTEMPTS} times in a row"
     )))
+}
+
+/// The first `len` bytes of `file` (fewer if it ends sooner), in one read
+/// for a small file. Reading stops at the size the metadata gave instead
+/// of asking once more for the end of the file: a file that grew meanwhile
+/// has another version, which the stat after the read sees.
+fn read_up_to(file: &mut File, len: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = vec![0; usize::try_from(len).unwrap_or(0)];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        match file.read(&mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    bytes.truncate(filled);
+    Ok(bytes)
 }
 
 /// Mode of new item files before the umask, as `std::fs::write` and every
@@ -363,6 +394,35 @@ mod tests {
             assert_eq!(name.len(), 36, "{unsafe_uid:?} gave {name}");
             assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'));
             assert_eq!(name, name_for_uid(unsafe_uid, "vcf"), "deterministic");
+        }
+    }
+
+    #[test]
+    fn a_file_read_by_name_in_its_folder_reads_as_by_path() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text = "BEGIN:VCARD\r\nUID:a\r\nEND:VCARD\r\n".repeat(300);
+        std::fs::write(dir.path().join("a.vcf"), &text).expect("write");
+        let folder = open_dir(dir.path()).expect("open folder");
+        let by_name = read_consistent_at(&folder, "a.vcf").expect("read by name");
+        let by_path = read_consistent(&dir.path().join("a.vcf")).expect("read by path");
+        assert_eq!(by_name.bytes, text.as_bytes());
+        assert_eq!(by_path.bytes, text.as_bytes());
+        assert_eq!(version_of(&by_name.meta), version_of(&by_path.meta));
+        let missing = read_consistent_at(&folder, "b.vcf").err().expect("no such file");
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+    }
+
+    /// The read stops at the size the stat gave; a file that grew or shrank
+    /// meanwhile has another version, which the stat after the read sees.
+    #[test]
+    fn reads_stop_at_the_size_given() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("a.vcf");
+        std::fs::write(&path, "0123456789").expect("write");
+        for (len, expected) in [(0, ""), (4, "0123"), (10, "0123456789"), (20, "0123456789")] {
+            let mut file = File::open(&path).expect("open");
+            let bytes = read_up_to(&mut file, len).expect("read");
+            assert_eq!(bytes, expected.as_bytes(), "{len}");
         }
     }
 

@@ -1,6 +1,7 @@
 //! Typed field values and how they compare: lists as sets, maps key by key.
 
-use serde::{Deserialize, Serialize};
+mod serde_form;
+
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,19 +12,17 @@ use std::fmt;
 /// `YYYY-MM-DDTHH:MM:SS` plus an optional zone (`UTC`, an IANA name, or
 /// `None` for floating time), so a wall-clock time never shifts. Decimals
 /// (prices, quantities) are kept as their exact decimal text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+///
+/// As JSON, text is a bare string and a list a bare array; the other kinds
+/// are one-key objects naming the kind (`serde_form.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     Text(String),
     Integer(i64),
     Decimal(String),
     Bool(bool),
     Date(String),
-    DateTime {
-        local: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        tz: Option<String>,
-    },
+    DateTime { local: String, tz: Option<String> },
     /// A multi-valued field; compared as a set (order and repeats ignored).
     List(Vec<Value>),
     /// A nested record (an address, an attendee, a line item).
