@@ -22,7 +22,10 @@ pub enum Value {
     Decimal(String),
     Bool(bool),
     Date(String),
-    DateTime { local: String, tz: Option<String> },
+    DateTime {
+        local: String,
+        tz: Option<String>,
+    },
     /// A multi-valued field; compared as a set (order and repeats ignored).
     List(Vec<Value>),
     /// A nested record (an address, an attendee, a line item).

@@ -6,7 +6,9 @@
 //!
 //! Reading also takes the tagged spelling of text and lists
 //! (`{"text":"…"}`, `{"list":[…]}`) that state databases written before
-//! this form hold, so they read unchanged.
+//! this form hold (schema version 1), so they read unchanged; the state's
+//! migration 2 moves the version on, so that builds from before refuse a
+//! database they could not read.
 
 use super::Value;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -174,7 +176,12 @@ mod tests {
 
     #[test]
     fn strange_objects_are_refused() {
-        for bad in [r#"{}"#, r#"{"colour":"red"}"#, r#"{"text":"a","integer":1}"#, "3"] {
+        for bad in [
+            r#"{}"#,
+            r#"{"colour":"red"}"#,
+            r#"{"text":"a","integer":1}"#,
+            "3",
+        ] {
             assert!(serde_json::from_str::<Value>(bad).is_err(), "{bad}");
         }
     }

@@ -11,7 +11,7 @@ use crate::{Result, StateError};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Migration `n` (1-based) is `MIGRATIONS[n - 1]`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -94,6 +94,13 @@ CREATE TABLE tokens (
     PRIMARY KEY (pair, side, collection)
 );
 ";
+
+/// Records and values are written as compact JSON from here on (text as a
+/// bare string, a list as a bare array; see `tandem_record::Value`), which
+/// builds before it cannot read: the tables stay as they are, and the
+/// version moves so that such a build refuses the database as too new
+/// instead of failing on its records. Both forms read.
+const MIGRATION_2: &str = "-- compact JSON values; no change to the tables";
 
 /// Brings the database up to [`SCHEMA_VERSION`], one transaction per step.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {

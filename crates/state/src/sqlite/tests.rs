@@ -147,6 +147,42 @@ fn migrations_run_once_and_set_the_version() {
     );
 }
 
+/// A version-1 database holds values in the tagged JSON form; it is
+/// brought to the current version and its records read as they were.
+#[test]
+fn a_version_1_database_with_tagged_values_reads_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state.db");
+    drop(SqliteState::open(&path).expect("create"));
+    {
+        let conn = Connection::open(&path).expect("raw open");
+        conn.execute_batch(
+            r#"INSERT INTO links (pair, collection, uid, a_id, a_version, b_id, b_version, base)
+               VALUES ('p', 'c', 'u1', 'a1', '1', 'b1', '2',
+                 '{"kind":"contact","uid":"u1","fields":{"emails":{"list":[{"map":{"type":{"text":"work"},"value":{"text":"ada@example.org"}}}]},"full_name":{"text":"Ada"}},"modified":1700000000}');
+               PRAGMA user_version = 1;"#,
+        )
+        .expect("write a version-1 link");
+    }
+    let state = SqliteState::open(&path).expect("reopen");
+    assert_eq!(
+        schema::user_version(&state.conn().expect("connection")).expect("version"),
+        SqliteState::SCHEMA_VERSION
+    );
+    let bases = state.bases("p", "c", &["u1".to_string()]).expect("bases");
+    let mut expected = Record::new(Kind::Contact, "u1")
+        .with("full_name", Value::text("Ada"))
+        .with(
+            "emails",
+            Value::List(vec![Value::map([
+                ("value", Value::text("ada@example.org")),
+                ("type", Value::text("work")),
+            ])]),
+        );
+    expected.modified = Some(1_700_000_000);
+    assert_eq!(bases.get("u1"), Some(&expected));
+}
+
 #[test]
 fn a_database_from_a_newer_tandem_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -408,7 +408,9 @@ mod tests {
         assert_eq!(by_name.bytes, text.as_bytes());
         assert_eq!(by_path.bytes, text.as_bytes());
         assert_eq!(version_of(&by_name.meta), version_of(&by_path.meta));
-        let missing = read_consistent_at(&folder, "b.vcf").err().expect("no such file");
+        let missing = read_consistent_at(&folder, "b.vcf")
+            .err()
+            .expect("no such file");
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
     }
 

@@ -588,7 +588,9 @@ impl Shared {
 
 /// One write thread per core, up to [`MAX_WRITE_THREADS`].
 fn write_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from).min(MAX_WRITE_THREADS)
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(MAX_WRITE_THREADS)
 }
 
 /// Opens a collection's folder for writing files in it; a missing folder is
