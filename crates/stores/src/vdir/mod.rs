@@ -286,7 +286,7 @@ impl Shared {
         let threads = if names.len() < PARALLEL_LIST_MIN {
             1
         } else {
-            std::thread::available_parallelism().map_or(1, usize::from)
+            cores()
         };
         if threads == 1 {
             return stat_names(&fd, &dir, names);
@@ -586,11 +586,15 @@ impl Shared {
     }
 }
 
+/// The cores this process may run on (1 when that cannot be told): the
+/// threads listing, reading and writing spread over them.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// One write thread per core, up to [`MAX_WRITE_THREADS`].
 fn write_threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(MAX_WRITE_THREADS)
+    cores().min(MAX_WRITE_THREADS)
 }
 
 /// Opens a collection's folder for writing files in it; a missing folder is
@@ -685,7 +689,7 @@ impl Store for VdirStore {
         // fetch and attend to other work before awaiting it).
         // Spread the reads over the cores (parsing is CPU work), in a few
         // chunks per core so one slow chunk does not leave a core idle.
-        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let threads = cores();
         let chunk = ids.len().div_ceil(threads * 4).max(MIN_FETCH_CHUNK);
         let dir = Arc::new(dir);
         let tasks: Vec<_> = ids
