@@ -22,7 +22,7 @@ use tandem_plan::{
     check_brakes, decide, Brake, ConflictRule, Current, Entry, Operation, Policy, SideCounts,
 };
 use tandem_record::Side;
-use tandem_state::{Link, StateError, StateStore};
+use tandem_state::{version_key, Known, SeenKey, StateError, StateStore};
 use tandem_store::{Changes, ErrorKind, Item, ROOT};
 
 /// Items planned and applied together; bounds memory and the size of
@@ -84,7 +84,7 @@ struct Scan {
     collection: String,
     /// The links of the collection; with change feeds on both sides, only
     /// those whose items changed.
-    links: Vec<Link>,
+    links: Vec<Known>,
     /// Change-feed tokens (as the stores gave them) to save once the
     /// collection synced cleanly.
     tokens: [Option<String>; 2],
@@ -127,12 +127,6 @@ impl Spot {
     }
 }
 
-/// The comparable form of a version.
-fn version_key(version: &str) -> u64 {
-    use std::hash::BuildHasher;
-    foldhash::fast::FixedState::with_seed(0x7a4d_656d).hash_one(version)
-}
-
 /// A linked item on one side, judged from the listing alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Presence {
@@ -151,7 +145,7 @@ fn ix(side: Side) -> usize {
     }
 }
 
-fn linked(link: &Link, side: Side) -> Option<&tandem_state::Seen> {
+fn linked(link: &Known, side: Side) -> Option<&SeenKey> {
     match side {
         Side::A => link.a.as_ref(),
         Side::B => link.b.as_ref(),
@@ -469,7 +463,7 @@ async fn read_side(
 /// the listing and its version text is let go at once, so a large
 /// collection's two listings are never held twice. The sides are joined
 /// at once, a large one on a thread of its own.
-fn join(collection: &str, links: Vec<Link>, readings: [Reading; 2]) -> Scan {
+fn join(collection: &str, links: Vec<Known>, readings: [Reading; 2]) -> Scan {
     let complete = !readings.iter().any(|r| matches!(r, Reading::Since(_)));
     let missing = readings.each_ref().map(|r| matches!(r, Reading::Missing));
     let [reading_a, reading_b] = readings;
@@ -486,14 +480,6 @@ fn join(collection: &str, links: Vec<Link>, readings: [Reading; 2]) -> Scan {
             join_side(Side::B, reading_b, &links),
         )
     };
-    // The saved versions have served: presence says what moved. Dropping
-    // them keeps a large collection's scan small.
-    let mut links = links;
-    for link in &mut links {
-        for seen in [&mut link.a, &mut link.b].into_iter().flatten() {
-            seen.version = String::new();
-        }
-    }
     Scan {
         collection: collection.to_string(),
         links,
@@ -528,7 +514,7 @@ struct SideJoin {
     new: Vec<String>,
 }
 
-fn join_side(side: Side, reading: Reading, links: &[Link]) -> SideJoin {
+fn join_side(side: Side, reading: Reading, links: &[Known]) -> SideJoin {
     let mut listed = Listing::default();
     let mut token = None;
     match reading {
@@ -548,12 +534,13 @@ fn join_side(side: Side, reading: Reading, links: &[Link]) -> SideJoin {
             token = Some(changes.token);
         }
         Reading::Since(changes) => {
-            listed.extend(
-                links
-                    .iter()
-                    .filter_map(|l| linked(l, side))
-                    .map(|seen| (seen.id.clone(), Spot::at(&seen.version))),
-            );
+            listed.extend(links.iter().filter_map(|l| linked(l, side)).map(|seen| {
+                let spot = Spot {
+                    version: seen.key,
+                    claimed: false,
+                };
+                (seen.id.clone(), spot)
+            }));
             for id in &changes.deleted {
                 listed.remove(id);
             }
@@ -576,7 +563,7 @@ fn join_side(side: Side, reading: Reading, links: &[Link]) -> SideJoin {
             if let Some(spot) = listed.get_mut(&seen.id) {
                 spot.claimed = true;
                 v = Some(spot.version);
-                p = if spot.version == version_key(&seen.version) {
+                p = if spot.version == seen.key {
                     Presence::Same
                 } else {
                     Presence::Moved
@@ -676,7 +663,7 @@ struct Work {
     presence: [Presence; 2],
     /// The listed versions of the link's items (see [`Scan::listed`]).
     listed: [Option<u64>; 2],
-    link: Option<Link>,
+    link: Option<Known>,
     new: [Option<Item>; 2],
 }
 
@@ -1151,7 +1138,7 @@ async fn fetch(
 }
 
 /// A link by UID, with where its items stand.
-type LinkOf<'s> = dyn Fn(&str) -> Option<(&'s Link, [Presence; 2])> + 's;
+type LinkOf<'s> = dyn Fn(&str) -> Option<(&'s Known, [Presence; 2])> + 's;
 
 /// Checks a new item's UID: a second item with a UID the side already
 /// holds is reported and left out, never merged.

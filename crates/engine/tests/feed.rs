@@ -20,7 +20,7 @@ use std::sync::Arc;
 use tandem_apply::Sides;
 use tandem_engine::{run_pair, Config, Options, PairConfig, PairOutcome};
 use tandem_record::{FieldChange, Kind, Side, Value};
-use tandem_state::{ForwardState, Link, SqliteState, StateStore};
+use tandem_state::{ForwardState, Known, SqliteState, StateStore};
 use tandem_store::{Forward, Store, ROOT};
 use tandem_stores::sql::{SqlConfig, SqlStore, TableConfig};
 
@@ -346,7 +346,7 @@ impl ForwardState for Counting {
     fn inner_mut(&mut self) -> &mut dyn StateStore {
         &mut self.inner
     }
-    fn links(&self, pair: &str, collection: &str) -> tandem_state::Result<Vec<Link>> {
+    fn links(&self, pair: &str, collection: &str) -> tandem_state::Result<Vec<Known>> {
         self.full_loads.fetch_add(1, Ordering::SeqCst);
         self.inner.links(pair, collection)
     }

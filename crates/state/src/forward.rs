@@ -30,7 +30,7 @@
 //!
 //! ```
 //! use std::sync::atomic::{AtomicUsize, Ordering};
-//! use tandem_state::{ForwardState, Link, Result, SqliteState, StateStore};
+//! use tandem_state::{ForwardState, Known, Result, SqliteState, StateStore};
 //!
 //! /// A state that counts full loads of a collection's links.
 //! struct Counting {
@@ -47,7 +47,7 @@
 //!         &mut self.inner
 //!     }
 //!
-//!     fn links(&self, pair: &str, collection: &str) -> Result<Vec<Link>> {
+//!     fn links(&self, pair: &str, collection: &str) -> Result<Vec<Known>> {
 //!         self.full_loads.fetch_add(1, Ordering::SeqCst);
 //!         self.inner.links(pair, collection)
 //!     }
@@ -65,7 +65,7 @@
 //! assert_eq!(counting.full_loads.load(Ordering::SeqCst), 1);
 //! ```
 
-use crate::{Batch, Conflict, JournalEntry, Link, Result, Run, Side, StateStore};
+use crate::{Batch, Conflict, JournalEntry, Known, Result, Run, Side, StateStore};
 use std::collections::HashMap;
 use tandem_record::Record;
 
@@ -79,7 +79,7 @@ pub trait ForwardState: Send {
     fn inner_mut(&mut self) -> &mut dyn StateStore;
 
     /// [`StateStore::links`].
-    fn links(&self, pair: &str, collection: &str) -> Result<Vec<Link>> {
+    fn links(&self, pair: &str, collection: &str) -> Result<Vec<Known>> {
         self.inner().links(pair, collection)
     }
 
@@ -89,7 +89,7 @@ pub trait ForwardState: Send {
         pair: &str,
         collection: &str,
         ids: [&[String]; 2],
-    ) -> Result<Vec<Link>> {
+    ) -> Result<Vec<Known>> {
         self.inner().links_touching(pair, collection, ids)
     }
 
@@ -188,7 +188,7 @@ pub trait ForwardState: Send {
 
 #[deny(clippy::missing_trait_methods)]
 impl<T: ForwardState> StateStore for T {
-    fn links(&self, pair: &str, collection: &str) -> Result<Vec<Link>> {
+    fn links(&self, pair: &str, collection: &str) -> Result<Vec<Known>> {
         ForwardState::links(self, pair, collection)
     }
 
@@ -197,7 +197,7 @@ impl<T: ForwardState> StateStore for T {
         pair: &str,
         collection: &str,
         ids: [&[String]; 2],
-    ) -> Result<Vec<Link>> {
+    ) -> Result<Vec<Known>> {
         ForwardState::links_touching(self, pair, collection, ids)
     }
 
@@ -280,7 +280,7 @@ impl<T: ForwardState> StateStore for T {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{LinkUpdate, Seen, SqliteState, StateError, WriteOp};
+    use crate::{Link, LinkUpdate, Seen, SqliteState, StateError, WriteOp};
     use tandem_record::{Kind, Value};
 
     fn link(uid: &str, a: &str, b: &str) -> Link {
@@ -321,8 +321,8 @@ mod tests {
         fn inner_mut(&mut self) -> &mut dyn StateStore {
             &mut self.sqlite
         }
-        fn links_touching(&self, _: &str, _: &str, _: [&[String]; 2]) -> Result<Vec<Link>> {
-            Ok(vec![link("touched", "a", "b")])
+        fn links_touching(&self, _: &str, _: &str, _: [&[String]; 2]) -> Result<Vec<Known>> {
+            Ok(vec![Known::from(&link("touched", "a", "b"))])
         }
         fn link_counts(&self, _: &str, _: &str) -> Result<[u64; 2]> {
             Ok([7, 9])
@@ -416,7 +416,7 @@ mod tests {
 
         assert_eq!(
             state.links("p", "c").expect("links"),
-            [link("u1", "a1", "b1")]
+            [Known::from(&link("u1", "a1", "b1"))]
         );
         assert_eq!(state.collections("p").expect("collections"), ["c"]);
         let bases = state.bases("p", "c", &["u1".to_string()]).expect("bases");
@@ -440,7 +440,7 @@ mod tests {
         let touching = state
             .links_touching("p", "c", [&[], &[]])
             .expect("touching");
-        assert_eq!(touching, [link("touched", "a", "b")]);
+        assert_eq!(touching, [Known::from(&link("touched", "a", "b"))]);
         assert_eq!(state.link_counts("p", "c").expect("counts"), [7, 9]);
         assert_eq!(state.conflict(3).expect("conflict").pair, "unusual");
         state.settle(3).expect("settled");

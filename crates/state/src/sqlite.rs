@@ -21,8 +21,8 @@ mod tests;
 
 use crate::background::Background;
 use crate::{
-    encode, Batch, Conflict, Image, JournalEntry, Link, Result, Run, Seen, Side, StateError,
-    StateStore, WriteOp,
+    encode, version_key, Batch, Conflict, Image, JournalEntry, Known, Result, Run, Seen, SeenKey,
+    Side, StateError, StateStore, WriteOp,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use serde::de::DeserializeOwned;
@@ -201,7 +201,7 @@ fn commit_on(conn: &mut Connection, batch: &Batch) -> Result<()> {
 }
 
 impl StateStore for SqliteState {
-    fn links(&self, pair: &str, collection: &str) -> Result<Vec<Link>> {
+    fn links(&self, pair: &str, collection: &str) -> Result<Vec<Known>> {
         let conn = self.conn()?;
         // Served from the covering index `links_seen`: base records stay on disk.
         let mut stmt = conn.prepare_cached(
@@ -214,13 +214,7 @@ impl StateStore for SqliteState {
             .prepare_cached("SELECT count(*) FROM links WHERE pair = ?1 AND collection = ?2")?
             .query_row(params![pair, collection], |row| row.get(0))?;
         let mut links = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-        for link in stmt.query_map(params![pair, collection], |row| {
-            Ok(Link {
-                uid: row.get(0)?,
-                a: seen(row.get(1)?, row.get(2)?),
-                b: seen(row.get(3)?, row.get(4)?),
-            })
-        })? {
+        for link in stmt.query_map(params![pair, collection], known)? {
             links.push(link?);
         }
         Ok(links)
@@ -231,14 +225,14 @@ impl StateStore for SqliteState {
         pair: &str,
         collection: &str,
         ids: [&[String]; 2],
-    ) -> Result<Vec<Link>> {
+    ) -> Result<Vec<Known>> {
         let conn = self.conn()?;
         // One lookup per id through `links_a_id` / `links_b_id` (named:
         // left to itself SQLite scans the covering `links_seen` index
         // instead, 100k entries per id), inside one read transaction so
         // every lookup sees the same snapshot.
         let tx = conn.unchecked_transaction()?;
-        let mut found: HashMap<String, Link> = HashMap::new();
+        let mut found: HashMap<String, Known> = HashMap::new();
         for (side, ids) in [(Side::A, ids[0]), (Side::B, ids[1])] {
             if ids.is_empty() {
                 continue;
@@ -257,17 +251,13 @@ impl StateStore for SqliteState {
             for id in ids {
                 let mut rows = stmt.query(params![pair, collection, id])?;
                 while let Some(row) = rows.next()? {
-                    let link = Link {
-                        uid: row.get(0)?,
-                        a: seen(row.get(1)?, row.get(2)?),
-                        b: seen(row.get(3)?, row.get(4)?),
-                    };
+                    let link = known(row)?;
                     found.entry(link.uid.clone()).or_insert(link);
                 }
             }
         }
         tx.finish()?;
-        let mut links: Vec<Link> = found.into_values().collect();
+        let mut links: Vec<Known> = found.into_values().collect();
         links.sort_by(|x, y| x.uid.cmp(&y.uid));
         Ok(links)
     }
@@ -620,9 +610,24 @@ fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> Result<()> {
     Ok(())
 }
 
-fn seen(id: Option<String>, version: Option<String>) -> Option<Seen> {
-    // The schema's CHECKs keep id and version both set or both NULL.
-    id.zip(version).map(|(id, version)| Seen { id, version })
+/// A link from the columns `uid, a_id, a_version, b_id, b_version`, each
+/// version read in place and kept as its key. (The schema's CHECKs keep a
+/// side's id and version both set or both NULL.)
+fn known(row: &Row<'_>) -> rusqlite::Result<Known> {
+    let side = |id: usize| -> rusqlite::Result<Option<SeenKey>> {
+        let Some(version) = row.get_ref(id + 1)?.as_str_or_null()? else {
+            return Ok(None);
+        };
+        Ok(Some(SeenKey {
+            id: row.get(id)?,
+            key: version_key(version),
+        }))
+    };
+    Ok(Known {
+        uid: row.get(0)?,
+        a: side(1)?,
+        b: side(3)?,
+    })
 }
 
 fn seen_columns(seen: Option<&Seen>) -> (Option<&str>, Option<&str>) {

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 use tandem_record::{Record, Side};
-use tandem_state::{Seen, StateStore};
+use tandem_state::{version_key, Known, SeenKey, StateStore};
 use tandem_store::ROOT;
 
 /// The figures of a batch of cases.
@@ -110,7 +110,7 @@ fn check(
     figures: &mut Figures,
 ) -> Result<(), String> {
     let after = [snapshot(bench, Side::A), snapshot(bench, Side::B)];
-    let links: BTreeMap<String, tandem_state::Link> = bench
+    let links: BTreeMap<String, Known> = bench
         .state
         .links("p", ROOT)
         .map_err(|e| e.to_string())?
@@ -165,9 +165,9 @@ fn check(
                 }
                 if !e.conflict {
                     for (i, seen) in [&link.a, &link.b].into_iter().enumerate() {
-                        let want = after[i].get(uid).map(|(v, _)| Seen {
+                        let want = after[i].get(uid).map(|(v, _)| SeenKey {
                             id: uid.clone(),
-                            version: v.clone(),
+                            key: version_key(v),
                         });
                         if *seen != want {
                             return Err(format!("{uid}: link {link:?} does not match the sides"));

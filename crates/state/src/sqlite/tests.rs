@@ -2,6 +2,7 @@
 //! trip, batch atomicity, and (ignored by default) commit and load speed.
 
 use super::*;
+use crate::Link;
 use tandem_record::{Kind, Value};
 
 fn contact(uid: &str, name: &str) -> Record {
@@ -74,7 +75,7 @@ fn with_run() -> (SqliteState, i64) {
     (state, run)
 }
 
-fn uids(links: &[Link]) -> Vec<&str> {
+fn uids(links: &[Known]) -> Vec<&str> {
     links.iter().map(|l| l.uid.as_str()).collect()
 }
 
@@ -99,7 +100,7 @@ fn a_file_database_keeps_its_data_across_reopens() {
     let state = SqliteState::open(&path).expect("reopen");
     assert_eq!(
         state.links("p", "c").expect("links"),
-        vec![link("u1", seen("a1", "1"), seen("b1", "e1"))]
+        vec![Known::from(&link("u1", seen("a1", "1"), seen("b1", "e1")))]
     );
     assert_eq!(
         state.token("p", Side::B, "c").expect("token").as_deref(),
@@ -226,9 +227,9 @@ fn links_round_trip_are_replaced_and_forgotten() {
     assert_eq!(
         state.links("p", "c").expect("links"),
         vec![
-            link("u1", seen("a1", "1"), seen("b1", "e1")),
-            link("u2", seen("a2", "1"), None),
-            link("u3", None, seen("b3", "e3")),
+            Known::from(&link("u1", seen("a1", "1"), seen("b1", "e1"))),
+            Known::from(&link("u2", seen("a2", "1"), None)),
+            Known::from(&link("u3", None, seen("b3", "e3"))),
         ]
     );
     assert_eq!(
@@ -247,7 +248,10 @@ fn links_round_trip_are_replaced_and_forgotten() {
     state.commit(&batch).expect("commit");
     let links = state.links("p", "c").expect("links");
     assert_eq!(uids(&links), vec!["u1", "u2"]);
-    assert_eq!(links[0], link("u1", seen("a1", "2"), seen("b1", "e2")));
+    assert_eq!(
+        links[0],
+        Known::from(&link("u1", seen("a1", "2"), seen("b1", "e2")))
+    );
 
     let asked = ["u1", "u3", "nope"].map(String::from);
     let bases = state.bases("p", "c", &asked).expect("bases");
@@ -425,7 +429,10 @@ fn links_touching_ids_and_counts_per_side() {
     let (a, b) = (ids(&["a1", "b3", "nope"]), ids(&["b1", "b3", "a2"]));
     let found = state.links_touching("p", "c", [&a, &b]).expect("touching");
     assert_eq!(uids(&found), vec!["u1", "u3"]);
-    assert_eq!(found[0], link("u1", seen("a1", "1"), seen("b1", "e1")));
+    assert_eq!(
+        found[0],
+        Known::from(&link("u1", seen("a1", "1"), seen("b1", "e1")))
+    );
     assert!(state
         .links_touching("p", "c", [&[], &[]])
         .expect("none")
@@ -444,7 +451,7 @@ fn links_touching_ids_and_counts_per_side() {
     );
 
     impl crate::StateStore for Plain {
-        fn links(&self, pair: &str, collection: &str) -> crate::Result<Vec<Link>> {
+        fn links(&self, pair: &str, collection: &str) -> crate::Result<Vec<Known>> {
             self.0.links(pair, collection)
         }
         fn collections(&self, pair: &str) -> crate::Result<Vec<String>> {
