@@ -119,9 +119,10 @@ struct Spot {
 }
 
 impl Spot {
-    fn at(version: &str) -> Spot {
+    /// Unclaimed, at the version whose [`version_key`] is `key`.
+    fn at(key: u64) -> Spot {
         Spot {
-            version: version_key(version),
+            version: key,
             claimed: false,
         }
     }
@@ -522,30 +523,29 @@ fn join_side(side: Side, reading: Reading, links: &[Known]) -> SideJoin {
         Reading::All(items) => {
             listed.reserve(items.len());
             listed.extend(items.into_iter().map(|l| {
-                let spot = Spot::at(&l.version);
+                let spot = Spot::at(version_key(&l.version));
                 (l.id, spot)
             }));
         }
         Reading::Feed(changes) => {
             listed.extend(changes.changed.into_iter().map(|l| {
-                let spot = Spot::at(&l.version);
+                let spot = Spot::at(version_key(&l.version));
                 (l.id, spot)
             }));
             token = Some(changes.token);
         }
         Reading::Since(changes) => {
-            listed.extend(links.iter().filter_map(|l| linked(l, side)).map(|seen| {
-                let spot = Spot {
-                    version: seen.key,
-                    claimed: false,
-                };
-                (seen.id.clone(), spot)
-            }));
+            listed.extend(
+                links
+                    .iter()
+                    .filter_map(|l| linked(l, side))
+                    .map(|seen| (seen.id.clone(), Spot::at(seen.key))),
+            );
             for id in &changes.deleted {
                 listed.remove(id);
             }
             listed.extend(changes.changed.into_iter().map(|l| {
-                let spot = Spot::at(&l.version);
+                let spot = Spot::at(version_key(&l.version));
                 (l.id, spot)
             }));
             token = Some(changes.token);
