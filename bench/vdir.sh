@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks vdir → vdir contact sync: Tandem against vdirsyncer and against
-# plain file-system floors (cp -r, find -newer), for N = 1000 10000 100000 cards
+# plain file-system floors (cp -r, find -newer, and atomic_copy.rs: a copy under
+# the vdir store's write rules), for N = 1000 10000 100000 cards
 # or the sizes given as arguments. See bench/README.md.
 #
 #   bench/vdir.sh [N...]
@@ -205,7 +206,9 @@ run_tool() {
 
 # Floors: what the file system alone needs to copy every card (a first sync
 # can't beat it) and to find what changed since a moment (a no-op can't beat
-# listing one side).
+# listing one side). A second first-sync floor copies under the rules a vdir
+# store must write by (atomic_copy.rs: temporary name and rename, a syncfs
+# every 1,000 files and at the end), with no parsing and no state.
 run_floors() {
     local n="$1" dir="$BENCH_DIR/n$1" logs="$BENCH_DIR/logs/n$1-floor"
     # Floors are cheap and sensitive to noise, so each is the fastest of three.
@@ -216,20 +219,31 @@ run_floors() {
     # floors would pay for the floors' deletes.
     (
         cd "$dir"
-        local i cp=999999 fd=999999
+        local i cp=999999 fd=999999 ac=999999
         for i in 1 2 3; do
             measure "$logs-cp.log" cp -r src "C$i" || exit 1
             cp="$(awk -v a="$cp" -v b="$M_SECS" 'BEGIN { print (b < a ? b : a) }')"
+            measure "$logs-atomic.log" "$ATOMIC_COPY" src "D$i" || exit 1
+            ac="$(awk -v a="$ac" -v b="$M_SECS" 'BEGIN { print (b < a ? b : a) }')"
             measure "$logs-find.log" find src -newer REF || exit 1
             fd="$(awk -v a="$fd" -v b="$M_SECS" 'BEGIN { print (b < a ? b : a) }')"
         done
         echo "$cp" >floor-cp
+        echo "$ac" >floor-atomic
         echo "$fd" >floor-find
     ) || fail "floor measurement failed at N=$n"
     RESULT["$n|initial|floor s"]="$(cat "$dir/floor-cp")"
+    RESULT["$n|initial|atomic s"]="$(cat "$dir/floor-atomic")"
     local s
     for s in noop modify delete; do RESULT["$n|$s|floor s"]="$(cat "$dir/floor-find")"; done
-    note "floors N=$n: cp -r ${RESULT[$n|initial|floor s]} s, find ${RESULT[$n|noop|floor s]} s"
+    note "floors N=$n: cp -r ${RESULT[$n|initial|floor s]} s, atomic copy ${RESULT[$n|initial|atomic s]} s, find ${RESULT[$n|noop|floor s]} s"
+}
+
+# Builds atomic_copy.rs (standard library only) into the scratch folder.
+ensure_atomic_copy() {
+    ATOMIC_COPY="$BENCH_DIR/atomic_copy"
+    rustc -O --edition 2021 "$REPO/bench/atomic_copy.rs" -o "$ATOMIC_COPY" \
+        || fail "could not build bench/atomic_copy.rs"
 }
 
 cell() { echo "${RESULT[$1]:-–}"; }
@@ -245,11 +259,11 @@ ratio() {
 
 render_table() {
     local n s
-    echo "| N | scenario | tandem s | tandem MB | vdirsyncer s | vdirsyncer MB | floor | floor s | tandem ÷ floor | vdirsyncer ÷ floor |"
-    echo "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|"
+    echo "| N | scenario | tandem s | tandem MB | vdirsyncer s | vdirsyncer MB | floor | floor s | tandem ÷ floor | vdirsyncer ÷ floor | atomic floor s | tandem ÷ atomic floor |"
+    echo "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
     for n in "${DONE_SIZES[@]}"; do
         for s in "${SCENARIOS[@]}"; do
-            local t v f tr="" vr=""
+            local t v f tr="" vr="" af="" ar=""
             t="$(cell "$n|$s|tandem s")"
             v="$(cell "$n|$s|vdirsyncer s")"
             f="$(cell "$n|$s|floor s")"
@@ -257,9 +271,13 @@ render_table() {
                 tr="$(ratio "$t" "$f")"
                 vr="$(ratio "$v" "$f")"
             fi
-            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+            if [[ "$s" == initial ]]; then
+                af="$(cell "$n|$s|atomic s")"
+                ar="$(ratio "$t" "$af")"
+            fi
+            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
                 "$n" "${SCENARIO_LABEL[$s]}" "$t" "$(cell "$n|$s|tandem MB")" \
-                "$v" "$(cell "$n|$s|vdirsyncer MB")" "${FLOOR_LABEL[$s]}" "$f" "$tr" "$vr"
+                "$v" "$(cell "$n|$s|vdirsyncer MB")" "${FLOOR_LABEL[$s]}" "$f" "$tr" "$vr" "$af" "$ar"
         done
     done
 }
@@ -271,7 +289,8 @@ write_results() {
         echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -sr), load average at start $LOAD_AT_START."
         echo "tandem: ${TANDEM_DESC:-not run}; vdirsyncer: ${VDIRSYNCER_DESC:-not run}."
         echo "Wall seconds and peak RSS (MiB) per run, warm page cache; '–' = not run or skipped."
-        echo "Floors: \`cp -r\` of all cards (initial), \`find A -newer REF\` over one side (the rest)."
+        echo "Floors: \`cp -r\` of all cards (initial), \`find A -newer REF\` over one side (the rest);"
+        echo "atomic floor: bench/atomic_copy.rs, a copy under the vdir store's write rules (temporary name and rename, syncfs every 1,000 files)."
         echo
         render_table
     } >"$BENCH_DIR/results.md"
@@ -285,6 +304,7 @@ main() {
         note "warning: load average is $LOAD_AT_START; other work on this machine will skew the timings"
     fi
     ensure_gnu_time
+    ensure_atomic_copy
     command -v python3 >/dev/null || fail "python3 not found"
     if runs_tool tandem; then
         ensure_tandem
