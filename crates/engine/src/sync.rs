@@ -126,6 +126,11 @@ impl Spot {
             claimed: false,
         }
     }
+
+    /// A listed item's id and its unclaimed spot.
+    fn listed(item: tandem_store::Listed) -> (String, Spot) {
+        (item.id, Spot::at(version_key(&item.version)))
+    }
 }
 
 /// A linked item on one side, judged from the listing alone.
@@ -522,16 +527,10 @@ fn join_side(side: Side, reading: Reading, links: &[Known]) -> SideJoin {
         Reading::Missing => {}
         Reading::All(items) => {
             listed.reserve(items.len());
-            listed.extend(items.into_iter().map(|l| {
-                let spot = Spot::at(version_key(&l.version));
-                (l.id, spot)
-            }));
+            listed.extend(items.into_iter().map(Spot::listed));
         }
         Reading::Feed(changes) => {
-            listed.extend(changes.changed.into_iter().map(|l| {
-                let spot = Spot::at(version_key(&l.version));
-                (l.id, spot)
-            }));
+            listed.extend(changes.changed.into_iter().map(Spot::listed));
             token = Some(changes.token);
         }
         Reading::Since(changes) => {
@@ -544,10 +543,7 @@ fn join_side(side: Side, reading: Reading, links: &[Known]) -> SideJoin {
             for id in &changes.deleted {
                 listed.remove(id);
             }
-            listed.extend(changes.changed.into_iter().map(|l| {
-                let spot = Spot::at(version_key(&l.version));
-                (l.id, spot)
-            }));
+            listed.extend(changes.changed.into_iter().map(Spot::listed));
             token = Some(changes.token);
         }
     }
