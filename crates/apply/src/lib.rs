@@ -742,7 +742,9 @@ impl Settling<'_> {
 /// Work started now and finished later: a future polled once, so that what
 /// it hands to other threads (a store's blocking I/O, its write queue)
 /// starts at once rather than when it is first awaited, and the caller can
-/// attend to other work meanwhile.
+/// attend to other work meanwhile. It is not polled again until
+/// [`Started::finish`], so what it starts must go on by itself: the
+/// [`Store`] trait asks that of every store.
 #[must_use = "started work is only finished by `finish`"]
 pub struct Started<'a, T> {
     future: std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>,

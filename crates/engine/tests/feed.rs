@@ -7,6 +7,8 @@
 //!   the run was writing keeps the older token and is synced next run.
 //! - With feeds on both sides a run loads only the links its changes touch,
 //!   and still finds deletes and stops at the delete brake.
+//! - A first sync longer than one settle batch finishes: the batch's commit
+//!   runs while the next batch is written.
 //!
 //! PostgreSQL is the machine's server (`.ci/run` starts it); tables get a
 //! random suffix and are dropped at the end.
@@ -18,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tandem_apply::Sides;
-use tandem_engine::{run_pair, Config, Options, PairConfig, PairOutcome};
+use tandem_engine::{run_pair, Config, Options, PairConfig, PairOutcome, SETTLE_EVERY};
 use tandem_record::{FieldChange, Kind, Side, Value};
 use tandem_state::{ForwardState, Known, SqliteState, StateStore};
 use tandem_store::{Forward, Store, ROOT};
@@ -430,4 +432,45 @@ async fn only_touched_links_are_loaded_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_touched_links_are_loaded_postgres() {
     only_touched_links_are_loaded("postgres").await;
+}
+
+/// More rows than two settle batches, into an empty table: each batch's
+/// flush (a commit) is started and left while the next batch is written,
+/// so a store whose commit waited to be polled again would hang here.
+async fn first_sync_longer_than_a_settle_batch(db: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Table::make(dir.path(), "sqlite").await;
+    let b = Table::make(dir.path(), db).await;
+    let n = 2 * SETTLE_EVERY + 1;
+    let rows: Vec<String> = (1..=n)
+        .map(|i| format!("('r{i}', {i}, NULL, 'Person {i}', 'Title {i}')"))
+        .collect();
+    a.sql(&format!(
+        "INSERT INTO {} VALUES {}",
+        a.name,
+        rows.join(", ")
+    ))
+    .await;
+    let pair = pair(dir.path(), &a, &b);
+    let mut state = SqliteState::open(&dir.path().join("state.db")).unwrap();
+    let (store_a, store_b) = (a.store(), b.store());
+    let limit = std::time::Duration::from_secs(120);
+    let first = tokio::time::timeout(limit, sync(&pair, &store_a, &store_b, &mut state))
+        .await
+        .expect("the first sync still ran after 120 s");
+    assert_eq!(first.report.created, [0, n]);
+    let titles = b.titles().await;
+    assert_eq!(titles.len() as u64, n);
+    assert_eq!(titles, a.titles().await);
+    b.drop_it().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_sync_longer_than_a_settle_batch_sqlite() {
+    first_sync_longer_than_a_settle_batch("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_sync_longer_than_a_settle_batch_postgres() {
+    first_sync_longer_than_a_settle_batch("postgres").await;
 }

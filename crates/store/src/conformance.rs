@@ -10,7 +10,7 @@
 //! ```
 //! use tandem_record::Kind;
 //! use tandem_store::{conformance, MemoryStore};
-//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 //! conformance::run(|| async { MemoryStore::new() }, Kind::Contact).await;
 //! # });
 //! ```
@@ -22,7 +22,9 @@ use std::future::Future;
 use tandem_record::{FieldChange, Kind, Record, Value};
 
 /// Runs every check against fresh stores from `make`, writing records of
-/// `kind`. Panics naming the failed check.
+/// `kind`. Panics naming the failed check. Needs a Tokio runtime with
+/// timers (`#[tokio::test]` has them): a call that hangs fails its check
+/// after a time limit.
 pub async fn run<S, F, Fut>(make: F, kind: Kind)
 where
     S: Store,
@@ -61,6 +63,12 @@ where
     .await;
     concurrent_writes_are_safe(&Check::new(
         "concurrent writes are safe",
+        kind,
+        make().await,
+    ))
+    .await;
+    calls_started_and_left_run_on_their_own(&Check::new(
+        "calls started and left run on their own",
         kind,
         make().await,
     ))
@@ -612,6 +620,70 @@ async fn many_items_list_and_fetch<S: Store>(c: &Check<S>) {
 
 /// As many writes at once as the store says it takes, over three rounds
 /// worth of items, creates and then updates, leave every item as written.
+/// What the engine does with every chunk and every settle (see
+/// [`Store::flush`]): a write or a flush is polled once and left while other
+/// calls are made, and awaited only later. A store whose call needs polling
+/// to go on, while holding what the next call waits for, hangs here; the
+/// time limit turns that into a failure.
+async fn calls_started_and_left_run_on_their_own<S: Store>(c: &Check<S>) {
+    let first = c.create(ROOT, &c.sample("conf-left-1")).await;
+    let limit = std::time::Duration::from_secs(30);
+    let waited = |what: &str| -> ! {
+        c.fail(format!(
+            "{what} was still waiting after {} s",
+            limit.as_secs()
+        ))
+    };
+
+    let second_record = c.sample("conf-left-2");
+    let mut write = Box::pin(c.create(ROOT, &second_record));
+    let write_polled = poll_once(write.as_mut()).await;
+    let fetched = tokio::time::timeout(limit, c.fetch_one(ROOT, &first.id))
+        .await
+        .unwrap_or_else(|_| waited("a fetch made while a started write waited"));
+    c.ensure(fetched.version == first.version, || {
+        format!(
+            "`{}` is at {}, not {}",
+            first.id, fetched.version, first.version
+        )
+    });
+    let second = match write_polled {
+        Some(written) => written,
+        None => write.await,
+    };
+
+    let mut flush = Box::pin(c.store.flush());
+    let flush_polled = poll_once(flush.as_mut()).await;
+    let third = tokio::time::timeout(limit, c.create(ROOT, &c.sample("conf-left-3")))
+        .await
+        .unwrap_or_else(|_| waited("a write made while a started flush waited"));
+    let flushed = match flush_polled {
+        Some(result) => result,
+        None => flush.await,
+    };
+    c.ok("the flush", flushed);
+    c.ok("the second flush", c.store.flush().await);
+
+    let mut want: Vec<(String, String)> = [first, second, third]
+        .into_iter()
+        .map(|w| (w.id, w.version))
+        .collect();
+    want.sort();
+    c.ensure(c.listing(ROOT).await == want, || {
+        format!("after the calls and both flushes the listing is not {want:?}")
+    });
+}
+
+/// Polls `future` once, as the engine starts its work: its output if that
+/// was enough.
+async fn poll_once<F: Future>(mut future: std::pin::Pin<&mut F>) -> Option<F::Output> {
+    std::future::poll_fn(|cx| match future.as_mut().poll(cx) {
+        std::task::Poll::Ready(output) => std::task::Poll::Ready(Some(output)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
+}
+
 async fn concurrent_writes_are_safe<S: Store>(c: &Check<S>) {
     let at_once = c.store.concurrent_writes().clamp(1, 16);
     let n = 3 * at_once;

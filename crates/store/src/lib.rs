@@ -86,6 +86,13 @@ pub struct Changes {
 /// has moved on. `create` is idempotent by UID: creating an item whose UID
 /// the collection already holds with the same content returns that item;
 /// with other content it fails with [`ErrorKind::AlreadyExists`].
+///
+/// Calls are started and left: the engine polls a chunk's writes, a
+/// read ahead or a flush once, makes other calls while they run, and
+/// awaits them later. So a call must make progress without being polled
+/// again (on a thread or task of its own), and must not hold anything that
+/// a later call waits for while it waits to be polled. The conformance
+/// suite checks this.
 #[async_trait]
 pub trait Store: Send + Sync {
     /// The collections this store holds; always includes [`ROOT`].
@@ -124,7 +131,9 @@ pub trait Store: Send + Sync {
     async fn delete(&self, collection: &str, id: &str, expected: &str) -> Result<()>;
 
     /// Makes every write so far durable; called before state that records
-    /// those writes is committed.
+    /// those writes is committed. The engine goes on writing the next batch
+    /// while a flush runs (see above): writes asked for after it began
+    /// belong to the next flush.
     async fn flush(&self) -> Result<()> {
         Ok(())
     }

@@ -20,6 +20,11 @@
 //! row. Each write runs inside a savepoint: a failed write rolls back only
 //! itself. Reads made while the transaction is open go through it, so they
 //! see the store's own uncommitted writes.
+//!
+//! Every call runs as a task of its own. The engine starts writes, reads
+//! and flushes and leaves them while it plans what comes next (see
+//! [`Store::flush`]); a call that holds the transaction goes on to its end
+//! and lets go of it whether or not its caller polls it again.
 
 mod config;
 mod schema;
@@ -32,6 +37,8 @@ use async_trait::async_trait;
 use schema::{Column, Dialect, Statement, Table, VersionKind};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
+use std::future::Future;
+use std::sync::Arc;
 use tandem_formats::row::{read_cell, timestamp_seconds, write_cell, ColumnType};
 use tandem_record::{FieldChange, Kind, Record, Value};
 use tandem_store::{
@@ -53,6 +60,12 @@ const ROLLBACK_TO: &str = "ROLLBACK TO SAVEPOINT tandem_write";
 /// A SQL table store. See the module docs.
 #[derive(Debug)]
 pub struct SqlStore {
+    shared: Arc<Shared>,
+}
+
+/// The store itself, shared with the tasks its calls run on.
+#[derive(Debug)]
+struct Shared {
     pool: AnyPool,
     dialect: Dialect,
     kind: Kind,
@@ -88,6 +101,37 @@ impl SqlStore {
     /// a plain identifier is refused); the database is first reached, and
     /// the catalog checked, on first use.
     pub fn new(config: SqlConfig, kind: Kind) -> Result<Self> {
+        Ok(SqlStore {
+            shared: Arc::new(Shared::new(config, kind)?),
+        })
+    }
+
+    /// Checks the configured table and columns against the database
+    /// catalog (once; later calls answer from memory).
+    pub async fn check(&self) -> Result<()> {
+        self.on_task(|s| async move { s.check().await }).await
+    }
+
+    /// Runs `call` on a task of its own (see the module docs).
+    async fn on_task<T, F, Fut>(&self, call: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Shared>) -> Fut,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+    {
+        tokio::spawn(call(Arc::clone(&self.shared)))
+            .await
+            .map_err(|err| {
+                Error::new(
+                    ErrorKind::Unavailable,
+                    format!("the call's task ended: {err}"),
+                )
+            })?
+    }
+}
+
+impl Shared {
+    fn new(config: SqlConfig, kind: Kind) -> Result<Self> {
         for name in config.tables.keys() {
             name.parse::<Kind>()
                 .map_err(|err| Error::new(ErrorKind::Invalid, format!("tables.{name}: {err}")))?;
@@ -124,7 +168,7 @@ impl SqlStore {
             })
             .connect_lazy(&config.url)
             .map_err(|err| Error::new(ErrorKind::Invalid, format!("sql url: {err}")))?;
-        Ok(SqlStore {
+        Ok(Shared {
             pool,
             dialect,
             kind,
@@ -134,9 +178,7 @@ impl SqlStore {
         })
     }
 
-    /// Checks the configured table and columns against the database
-    /// catalog (once; later calls answer from memory).
-    pub async fn check(&self) -> Result<()> {
+    async fn check(&self) -> Result<()> {
         self.table().await.map(|_| ())
     }
 
@@ -798,8 +840,8 @@ pub(crate) fn db_error(context: &str, err: sqlx::Error) -> Error {
     Error::new(kind, format!("{context}: {err}"))
 }
 
-#[async_trait]
-impl Store for SqlStore {
+/// The calls of [`Store`], run on [`SqlStore`]'s tasks.
+impl Shared {
     async fn collections(&self) -> Result<Vec<String>> {
         self.check().await?;
         Ok(vec![ROOT.to_string()])
@@ -1028,5 +1070,70 @@ impl Store for SqlStore {
             }
         }
         Ok(changes)
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn collections(&self) -> Result<Vec<String>> {
+        self.on_task(|s| async move { s.collections().await }).await
+    }
+
+    async fn create_collection(&self, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.on_task(|s| async move { s.create_collection(&name).await })
+            .await
+    }
+
+    async fn list(&self, collection: &str) -> Result<Vec<Listed>> {
+        let collection = collection.to_string();
+        self.on_task(|s| async move { s.list(&collection).await })
+            .await
+    }
+
+    async fn fetch(
+        &self,
+        collection: &str,
+        ids: &[String],
+    ) -> Result<Vec<std::result::Result<Item, ItemError>>> {
+        let (collection, ids) = (collection.to_string(), ids.to_vec());
+        self.on_task(|s| async move { s.fetch(&collection, &ids).await })
+            .await
+    }
+
+    async fn create(&self, collection: &str, item: &NewItem) -> Result<Written> {
+        let (collection, item) = (collection.to_string(), item.clone());
+        self.on_task(|s| async move { s.create(&collection, &item).await })
+            .await
+    }
+
+    async fn update(
+        &self,
+        collection: &str,
+        current: &Item,
+        expected: &str,
+        changes: &[FieldChange],
+    ) -> Result<Written> {
+        let (collection, current) = (collection.to_string(), current.clone());
+        let (expected, changes) = (expected.to_string(), changes.to_vec());
+        self.on_task(|s| async move { s.update(&collection, &current, &expected, &changes).await })
+            .await
+    }
+
+    async fn delete(&self, collection: &str, id: &str, expected: &str) -> Result<()> {
+        let (collection, id, expected) =
+            (collection.to_string(), id.to_string(), expected.to_string());
+        self.on_task(|s| async move { s.delete(&collection, &id, &expected).await })
+            .await
+    }
+
+    async fn flush(&self) -> Result<()> {
+        self.on_task(|s| async move { s.flush().await }).await
+    }
+
+    async fn changes_since(&self, collection: &str, token: Option<&str>) -> Result<Changes> {
+        let (collection, token) = (collection.to_string(), token.map(str::to_string));
+        self.on_task(|s| async move { s.changes_since(&collection, token.as_deref()).await })
+            .await
     }
 }
