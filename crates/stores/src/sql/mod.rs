@@ -34,6 +34,8 @@ mod tests;
 pub use config::{SqlConfig, TableConfig};
 
 use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use futures_util::TryStreamExt;
 use schema::{Column, Dialect, Statement, Table, VersionKind};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
@@ -276,19 +278,35 @@ impl Shared {
     /// Runs a read: inside the shared transaction when one is open (so it
     /// sees this store's own writes), else on the pool.
     async fn read(&self, st: &Statement, sql: &str, context: &str) -> Result<Vec<AnyRow>> {
+        let mut rows = Vec::new();
+        self.read_each(st, sql, context, |row| {
+            rows.push(row);
+            Ok(())
+        })
+        .await?;
+        Ok(rows)
+    }
+
+    /// [`Self::read`], handing each row to `each` as it arrives, so that a
+    /// whole table (a listing, a first change feed) is never held as rows.
+    async fn read_each(
+        &self,
+        st: &Statement,
+        sql: &str,
+        context: &str,
+        mut each: impl FnMut(AnyRow) -> Result<()> + Send,
+    ) -> Result<()> {
         let mut open = self.open.lock().await;
-        let result = match self.step(&mut open, false).await? {
-            Some(conn) => st.query(sql).fetch_all(conn).await,
+        match self.step(&mut open, false).await? {
+            Some(conn) => {
+                let result = drain(st.query(sql).fetch(conn), context, &mut each).await;
+                Self::end_step(&mut open, result, false).await
+            }
             None => {
                 drop(open);
-                return st
-                    .query(sql)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(|e| db_error(context, e));
+                drain(st.query(sql).fetch(&self.pool), context, &mut each).await
             }
-        };
-        Self::end_step(&mut open, result.map_err(|e| db_error(context, e)), false).await
+        }
     }
 
     /// The select list every row read uses.
@@ -822,6 +840,18 @@ impl Shared {
     }
 }
 
+/// Hands each row of `rows` to `each`; the first error ends it.
+async fn drain(
+    mut rows: BoxStream<'_, std::result::Result<AnyRow, sqlx::Error>>,
+    context: &str,
+    each: &mut (impl FnMut(AnyRow) -> Result<()> + Send),
+) -> Result<()> {
+    while let Some(row) = rows.try_next().await.map_err(|e| db_error(context, e))? {
+        each(row)?;
+    }
+    Ok(())
+}
+
 /// A sqlx error as a store error: connection trouble is passing, a unique
 /// key clash means the row exists, anything else the database refused is
 /// about the request.
@@ -866,22 +896,17 @@ impl Shared {
             table.quoted,
             table.live()
         );
-        let rows = self
-            .read(
-                &Statement::default(),
-                &sql,
-                &format!("listing table `{}`", table.name),
-            )
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Listed {
-                    id: row.try_get(0)?,
-                    version: row.try_get(1)?,
-                })
-            })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(|err| db_error(&format!("listing table `{}`", table.name), err))
+        let context = format!("listing table `{}`", table.name);
+        let mut listed = Vec::new();
+        self.read_each(&Statement::default(), &sql, &context, |row| {
+            listed.push(Listed {
+                id: row.try_get(0).map_err(|e| db_error(&context, e))?,
+                version: row.try_get(1).map_err(|e| db_error(&context, e))?,
+            });
+            Ok(())
+        })
+        .await?;
+        Ok(listed)
     }
 
     async fn fetch(
@@ -1031,13 +1056,12 @@ impl Shared {
             table.quoted
         );
         let context = format!("reading changes of table `{}`", table.name);
-        let rows = self.read(&st, &sql, &context).await?;
         let mut changes = Changes {
             changed: Vec::new(),
             deleted: Vec::new(),
             token: token.unwrap_or_default().to_string(),
         };
-        for row in &rows {
+        self.read_each(&st, &sql, &context, |row| {
             let id: String = row.try_get(0).map_err(|e| db_error(&context, e))?;
             let version: String = row.try_get(1).map_err(|e| db_error(&context, e))?;
             let deleted = match row.try_get::<i64, _>(2) {
@@ -1053,7 +1077,9 @@ impl Shared {
             } else {
                 changes.changed.push(Listed { id, version });
             }
-        }
+            Ok(())
+        })
+        .await?;
         // The highest version seen, compared by the database's own order.
         let sql = format!(
             "SELECT {} FROM {} WHERE {filter} ORDER BY {} DESC LIMIT 1",
