@@ -23,8 +23,8 @@
 //!
 //! Every call runs as a task of its own. The engine starts writes, reads
 //! and flushes and leaves them while it plans what comes next (see
-//! [`Store::flush`]); a call that holds the transaction goes on to its end
-//! and lets go of it whether or not its caller polls it again.
+//! [`Store`]); a call that holds the transaction goes on to its end and
+//! lets go of it whether or not its caller polls it again.
 
 mod config;
 mod schema;
