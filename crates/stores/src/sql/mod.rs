@@ -58,6 +58,9 @@ const MAX_CONNECTIONS: u32 = 4;
 const SAVEPOINT: &str = "SAVEPOINT tandem_write";
 const RELEASE: &str = "RELEASE SAVEPOINT tandem_write";
 const ROLLBACK_TO: &str = "ROLLBACK TO SAVEPOINT tandem_write";
+/// The savepoint a finished step left, released as the next one begins: one
+/// round trip where PostgreSQL and SQLite take both statements at once.
+const RELEASE_THEN_SAVEPOINT: &str = "RELEASE SAVEPOINT tandem_write; SAVEPOINT tandem_write";
 
 /// A SQL table store. See the module docs.
 #[derive(Debug)]
@@ -83,6 +86,9 @@ struct Open {
     tx: Option<Transaction<'static, Any>>,
     /// Writes that succeeded in `tx`.
     writes: usize,
+    /// The last step succeeded and its savepoint is still open: the next
+    /// step releases it (the commit keeps it anyway).
+    held: bool,
     /// Set when a transaction holding writes was rolled back by a failure:
     /// the next flush reports it, so the engine does not record them.
     lost: Option<String>,
@@ -222,16 +228,27 @@ impl Shared {
         let Some(tx) = open.tx.as_mut() else {
             return Ok(None);
         };
-        if let Err(err) = tx.execute(SAVEPOINT).await {
+        let began = match (std::mem::take(&mut open.held), self.dialect) {
+            (false, _) => tx.execute(SAVEPOINT).await.map(|_| ()),
+            (true, Dialect::Postgres | Dialect::Sqlite) => {
+                tx.execute(RELEASE_THEN_SAVEPOINT).await.map(|_| ())
+            }
+            (true, Dialect::MySql) => match tx.execute(RELEASE).await {
+                Ok(_) => tx.execute(SAVEPOINT).await.map(|_| ()),
+                Err(err) => Err(err),
+            },
+        };
+        if let Err(err) = began {
             return Err(Self::lose(open, err));
         }
         Ok(open.tx.as_deref_mut())
     }
 
-    /// Ends a step begun with [`Self::step`]: keeps it when it succeeded,
-    /// rolls back to its savepoint when it failed (the transaction's other
-    /// writes stay). A transaction no write succeeded in is ended at once,
-    /// so failed writes hold no locks until the next flush.
+    /// Ends a step begun with [`Self::step`]: keeps it when it succeeded
+    /// (its savepoint is released by the next step), rolls back to its
+    /// savepoint when it failed (the transaction's other writes stay). A
+    /// transaction no write succeeded in is ended at once, so failed writes
+    /// hold no locks until the next flush.
     async fn end_step<T>(open: &mut Open, result: Result<T>, write: bool) -> Result<T> {
         if write && result.is_err() && open.writes == 0 {
             if let Some(tx) = open.tx.take() {
@@ -248,7 +265,10 @@ impl Shared {
             open.writes += 1;
         }
         let ended = match &result {
-            Ok(_) => tx.execute(RELEASE).await.map(|_| ()),
+            Ok(_) => {
+                open.held = true;
+                Ok(())
+            }
             Err(_) => match tx.execute(ROLLBACK_TO).await {
                 Ok(_) => tx.execute(RELEASE).await.map(|_| ()),
                 Err(err) => Err(err),
@@ -264,6 +284,7 @@ impl Shared {
     /// next flush fails, so the writes it held are not recorded.
     fn lose(open: &mut Open, err: sqlx::Error) -> Error {
         open.tx = None;
+        open.held = false;
         let message = format!(
             "the write transaction failed and was rolled back ({err}); the writes since the \
              last flush are undone"
@@ -1015,6 +1036,7 @@ impl Shared {
         let tx = open.tx.take();
         let lost = open.lost.take();
         open.writes = 0;
+        open.held = false;
         if let Some(tx) = tx {
             tx.commit()
                 .await
