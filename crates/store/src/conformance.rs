@@ -618,13 +618,11 @@ async fn many_items_list_and_fetch<S: Store>(c: &Check<S>) {
     });
 }
 
-/// As many writes at once as the store says it takes, over three rounds
-/// worth of items, creates and then updates, leave every item as written.
-/// What the engine does with every chunk and every settle (see
-/// [`Store::flush`]): a write or a flush is polled once and left while other
-/// calls are made, and awaited only later. A store whose call needs polling
-/// to go on, while holding what the next call waits for, hangs here; the
-/// time limit turns that into a failure.
+/// What the engine does with every chunk and every settle (see [`Store`]):
+/// a write or a flush is polled once and left while other calls are made,
+/// and awaited only later. A store whose call needs polling to go on, while
+/// holding what the next call waits for, hangs here; the time limit turns
+/// that into a failure.
 async fn calls_started_and_left_run_on_their_own<S: Store>(c: &Check<S>) {
     let first = c.create(ROOT, &c.sample("conf-left-1")).await;
     let limit = std::time::Duration::from_secs(30);
@@ -684,6 +682,8 @@ async fn poll_once<F: Future>(mut future: std::pin::Pin<&mut F>) -> Option<F::Ou
     .await
 }
 
+/// As many writes at once as the store says it takes, over three rounds
+/// worth of items, creates and then updates, leave every item as written.
 async fn concurrent_writes_are_safe<S: Store>(c: &Check<S>) {
     let at_once = c.store.concurrent_writes().clamp(1, 16);
     let n = 3 * at_once;
