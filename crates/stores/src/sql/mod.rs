@@ -15,7 +15,7 @@
 //! a bound parameter. The table is the root collection; there are no others.
 //!
 //! Writes share one transaction, opened by the first write and committed by
-//! [`Store::flush`] (which the engine calls every few thousand writes and
+//! [`Store::flush`] (which the engine calls every 1,000 writes and
 //! before it records them), so a batch costs one durable commit, not one per
 //! row. Each write runs inside a savepoint: a failed write rolls back only
 //! itself. Reads made while the transaction is open go through it, so they
