@@ -645,21 +645,14 @@ async fn calls_started_and_left_run_on_their_own<S: Store>(c: &Check<S>) {
             first.id, fetched.version, first.version
         )
     });
-    let second = match write_polled {
-        Some(written) => written,
-        None => write.await,
-    };
+    let second = finish_polled(write_polled, write).await;
 
     let mut flush = Box::pin(c.store.flush());
     let flush_polled = poll_once(flush.as_mut()).await;
     let third = tokio::time::timeout(limit, c.create(ROOT, &c.sample("conf-left-3")))
         .await
         .unwrap_or_else(|_| waited("a write made while a started flush waited"));
-    let flushed = match flush_polled {
-        Some(result) => result,
-        None => flush.await,
-    };
-    c.ok("the flush", flushed);
+    c.ok("the flush", finish_polled(flush_polled, flush).await);
     c.ok("the second flush", c.store.flush().await);
 
     let mut want: Vec<(String, String)> = [first, second, third]
@@ -670,6 +663,14 @@ async fn calls_started_and_left_run_on_their_own<S: Store>(c: &Check<S>) {
     c.ensure(c.listing(ROOT).await == want, || {
         format!("after the calls and both flushes the listing is not {want:?}")
     });
+}
+
+/// The output of a future [`poll_once`] left: the one it gave, or awaited.
+async fn finish_polled<F: Future + Unpin>(polled: Option<F::Output>, future: F) -> F::Output {
+    match polled {
+        Some(output) => output,
+        None => future.await,
+    }
 }
 
 /// Polls `future` once, as the engine starts its work: its output if that

@@ -132,7 +132,10 @@ impl SqlStore {
             .map_err(|err| {
                 Error::new(
                     ErrorKind::Unavailable,
-                    format!("the call's task ended: {err}"),
+                    format!(
+                        "table `{}`: the call's task ended: {err}",
+                        self.shared.config.table
+                    ),
                 )
             })?
     }
