@@ -85,24 +85,26 @@ ensure_tandem() {
 }
 
 # measure LOG CMD... — runs CMD (after flushing earlier writes to disk, so a
-# step does not pay for the one before it) and sets M_SECS (wall seconds) and
-# M_MB (peak RSS in MiB). Returns non-zero, after showing the log's tail, when
-# CMD fails.
+# step does not pay for the one before it) and sets M_SECS (wall seconds),
+# M_CPU (CPU seconds, user and system, of CMD and what it waited for) and M_MB
+# (peak RSS in MiB). Returns non-zero, after showing the log's tail, when CMD
+# fails.
 TIMEFILE=""
 measure() {
-    local log="$1" t0 t1 kb
+    local log="$1" t0 t1 kb cpu
     shift
     sync
     t0=$EPOCHREALTIME
-    if ! /usr/bin/time -f "%M" -o "$TIMEFILE" "$@" >"$log" 2>&1; then
+    if ! /usr/bin/time -f "%U %S %M" -o "$TIMEFILE" "$@" >"$log" 2>&1; then
         note "FAILED: $* (log: $log)"
         tail -n 20 "$log" >&2
-        M_SECS=fail M_MB=fail
+        M_SECS=fail M_CPU=fail M_MB=fail
         return 1
     fi
     t1=$EPOCHREALTIME
-    kb="$(tail -n 1 "$TIMEFILE")"
+    read -r cpu kb < <(tail -n 1 "$TIMEFILE" | awk '{ printf "%.2f %s\n", $1 + $2, $3 }')
     M_SECS="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+    M_CPU="$cpu"
     M_MB="$(awk -v k="$kb" 'BEGIN { printf "%.1f", k / 1024 }')"
 }
 
@@ -120,7 +122,8 @@ record() {
     [[ "$M_SECS" == fail ]] && FAILURES=$((FAILURES + 1))
     RESULT["$n|$scenario|$tool s"]="$M_SECS$mark"
     RESULT["$n|$scenario|$tool MB"]="$M_MB"
-    note "$tool $scenario N=$n: ${M_SECS} s, ${M_MB} MB"
+    RESULT["$n|$scenario|$tool CPU"]="$M_CPU"
+    note "$tool $scenario N=$n: ${M_SECS} s, ${M_CPU} CPU s, ${M_MB} MB"
 }
 
 write_tandem_config() {
@@ -259,8 +262,8 @@ ratio() {
 
 render_table() {
     local n s
-    echo "| N | scenario | tandem s | tandem MB | vdirsyncer s | vdirsyncer MB | floor | floor s | tandem ÷ floor | vdirsyncer ÷ floor | atomic floor s | tandem ÷ atomic floor |"
-    echo "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
+    echo "| N | scenario | tandem s | tandem CPU s | tandem MB | vdirsyncer s | vdirsyncer CPU s | vdirsyncer MB | floor | floor s | tandem ÷ floor | vdirsyncer ÷ floor | atomic floor s | tandem ÷ atomic floor |"
+    echo "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
     for n in "${DONE_SIZES[@]}"; do
         for s in "${SCENARIOS[@]}"; do
             local t v f tr="" vr="" af="" ar=""
@@ -275,9 +278,10 @@ render_table() {
                 af="$(cell "$n|$s|atomic s")"
                 ar="$(ratio "$t" "$af")"
             fi
-            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
-                "$n" "${SCENARIO_LABEL[$s]}" "$t" "$(cell "$n|$s|tandem MB")" \
-                "$v" "$(cell "$n|$s|vdirsyncer MB")" "${FLOOR_LABEL[$s]}" "$f" "$tr" "$vr" "$af" "$ar"
+            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+                "$n" "${SCENARIO_LABEL[$s]}" "$t" "$(cell "$n|$s|tandem CPU")" "$(cell "$n|$s|tandem MB")" \
+                "$v" "$(cell "$n|$s|vdirsyncer CPU")" "$(cell "$n|$s|vdirsyncer MB")" \
+                "${FLOOR_LABEL[$s]}" "$f" "$tr" "$vr" "$af" "$ar"
         done
     done
 }
@@ -288,7 +292,7 @@ write_results() {
         echo
         echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -sr), load average at start $LOAD_AT_START."
         echo "tandem: ${TANDEM_DESC:-not run}; vdirsyncer: ${VDIRSYNCER_DESC:-not run}."
-        echo "Wall seconds and peak RSS (MiB) per run, warm page cache; '–' = not run or skipped."
+        echo "Wall seconds, CPU seconds (user + system) and peak RSS (MiB) per run, warm page cache; '–' = not run or skipped."
         echo "Floors: \`cp -r\` of all cards (initial), \`find A -newer REF\` over one side (the rest);"
         echo "atomic floor: bench/atomic_copy.rs, a copy under the vdir store's write rules (temporary name and rename, syncfs every 1,000 files)."
         echo
