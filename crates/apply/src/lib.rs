@@ -33,7 +33,7 @@ use tandem_state::{
     Background, Batch, Conflict, Image, JournalEntry, Link, LinkUpdate, Seen, StateError,
     StateStore, WriteOp,
 };
-use tandem_store::{ErrorKind, Item, NewItem, Raw, Store, Written};
+use tandem_store::{ErrorKind, Item, NewItem, Raw, Started, Store, Written};
 
 /// The two stores of a pair and their names in the config.
 #[derive(Clone, Copy)]
@@ -736,43 +736,6 @@ impl Settling<'_> {
             }
         }
         Ok(Vec::new())
-    }
-}
-
-/// Work started now and finished later: a future polled once, so that what
-/// it hands to other threads (a store's blocking I/O, its write queue)
-/// starts at once rather than when it is first awaited, and the caller can
-/// attend to other work meanwhile. It is not polled again until
-/// [`Started::finish`], so what it starts must go on by itself: the
-/// [`Store`] trait asks that of every store.
-#[must_use = "started work is only finished by `finish`"]
-pub struct Started<'a, T> {
-    future: std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>,
-    /// The output, when the first poll already finished it.
-    done: Option<T>,
-}
-
-impl<'a, T> Started<'a, T> {
-    pub async fn start(future: impl std::future::Future<Output = T> + Send + 'a) -> Started<'a, T> {
-        let mut future: std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>> =
-            Box::pin(future);
-        let done = std::future::poll_fn(|cx| {
-            std::task::Poll::Ready(match future.as_mut().poll(cx) {
-                std::task::Poll::Ready(output) => Some(output),
-                std::task::Poll::Pending => None,
-            })
-        })
-        .await;
-        Started { future, done }
-    }
-
-    /// Waits for the output. The future is dropped by the time this
-    /// returns, and with it whatever it held.
-    pub async fn finish(self) -> T {
-        match self.done {
-            Some(done) => done,
-            None => self.future.await,
-        }
     }
 }
 

@@ -15,15 +15,14 @@
 use crate::config::PairConfig;
 use std::collections::{HashMap, HashSet};
 use tandem_apply::{
-    begin_chunk, Context, Echoes, Failure, Fetched, InFlight, Report, Settling, Sides, Started,
-    Unsettled,
+    begin_chunk, Context, Echoes, Failure, Fetched, InFlight, Report, Settling, Sides, Unsettled,
 };
 use tandem_plan::{
     check_brakes, decide, Brake, ConflictRule, Current, Entry, Operation, Policy, SideCounts,
 };
 use tandem_record::Side;
 use tandem_state::{version_key, Known, SeenKey, StateError, StateStore};
-use tandem_store::{Changes, ErrorKind, Item, ROOT};
+use tandem_store::{Changes, ErrorKind, Item, Started, ROOT};
 
 /// Items planned and applied together; bounds memory and the size of
 /// state transactions.

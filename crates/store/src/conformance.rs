@@ -15,7 +15,7 @@
 //! # });
 //! ```
 
-use crate::{Error, ErrorKind, Item, ItemError, NewItem, Raw, Store, Written, ROOT};
+use crate::{Error, ErrorKind, Item, ItemError, NewItem, Raw, Started, Store, Written, ROOT};
 use futures_util::{stream, StreamExt};
 use std::fmt::Debug;
 use std::future::Future;
@@ -634,8 +634,7 @@ async fn calls_started_and_left_run_on_their_own<S: Store>(c: &Check<S>) {
     };
 
     let second_record = c.sample("conf-left-2");
-    let mut write = Box::pin(c.create(ROOT, &second_record));
-    let write_polled = poll_once(write.as_mut()).await;
+    let write = Started::start(c.create(ROOT, &second_record)).await;
     let fetched = tokio::time::timeout(limit, c.fetch_one(ROOT, &first.id))
         .await
         .unwrap_or_else(|_| waited("a fetch made while a started write waited"));
@@ -645,14 +644,13 @@ async fn calls_started_and_left_run_on_their_own<S: Store>(c: &Check<S>) {
             first.id, fetched.version, first.version
         )
     });
-    let second = finish_polled(write_polled, write).await;
+    let second = write.finish().await;
 
-    let mut flush = Box::pin(c.store.flush());
-    let flush_polled = poll_once(flush.as_mut()).await;
+    let flush = Started::start(c.store.flush()).await;
     let third = tokio::time::timeout(limit, c.create(ROOT, &c.sample("conf-left-3")))
         .await
         .unwrap_or_else(|_| waited("a write made while a started flush waited"));
-    c.ok("the flush", finish_polled(flush_polled, flush).await);
+    c.ok("the flush", flush.finish().await);
     c.ok("the second flush", c.store.flush().await);
 
     let mut want: Vec<(String, String)> = [first, second, third]
@@ -663,24 +661,6 @@ async fn calls_started_and_left_run_on_their_own<S: Store>(c: &Check<S>) {
     c.ensure(c.listing(ROOT).await == want, || {
         format!("after the calls and both flushes the listing is not {want:?}")
     });
-}
-
-/// The output of a future [`poll_once`] left: the one it gave, or awaited.
-async fn finish_polled<F: Future + Unpin>(polled: Option<F::Output>, future: F) -> F::Output {
-    match polled {
-        Some(output) => output,
-        None => future.await,
-    }
-}
-
-/// Polls `future` once, as the engine starts its work: its output if that
-/// was enough.
-async fn poll_once<F: Future>(mut future: std::pin::Pin<&mut F>) -> Option<F::Output> {
-    std::future::poll_fn(|cx| match future.as_mut().poll(cx) {
-        std::task::Poll::Ready(output) => std::task::Poll::Ready(Some(output)),
-        std::task::Poll::Pending => std::task::Poll::Ready(None),
-    })
-    .await
 }
 
 /// As many writes at once as the store says it takes, over three rounds

@@ -18,6 +18,7 @@
 mod error;
 mod forward;
 mod memory;
+mod started;
 
 pub mod conformance;
 pub mod naming;
@@ -25,6 +26,7 @@ pub mod naming;
 pub use error::{Error, ErrorKind, ItemError, Result};
 pub use forward::Forward;
 pub use memory::MemoryStore;
+pub use started::Started;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
