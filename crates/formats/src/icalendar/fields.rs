@@ -263,7 +263,14 @@ fn read_recurrence(comp: &ICalendarComponent) -> Result<Value, FormatError> {
         .and_then(|e| e.values.first())
         .map(|v| match v {
             ICalendarValue::RecurrenceRule(rule) => rule.to_string(),
-            other => value_text(other),
+            // calcard read the line as text (a stray byte after the rule,
+            // say): a rule that still parses on its own is read in the
+            // same canonical order `settle` writes, so patching another
+            // field does not look like a change of the rule.
+            other => {
+                let text = value_text(other);
+                parse_rrule(&text, "recurrence").map_or(text, |rule| rule.to_string())
+            }
         })
         .unwrap_or_default();
     let mut lists = [Vec::new(), Vec::new()];
