@@ -269,7 +269,7 @@ fn read_recurrence(comp: &ICalendarComponent) -> Result<Value, FormatError> {
             // field does not look like a change of the rule.
             other => {
                 let text = value_text(other);
-                parse_rrule(&text, "recurrence").map_or(text, |rule| rule.to_string())
+                canonical_rrule(&text).unwrap_or(text)
             }
         })
         .unwrap_or_default();
@@ -926,6 +926,12 @@ pub(crate) fn parse_rrule(text: &str, label: &str) -> Result<ICalendarRecurrence
             _ => None,
         })
         .ok_or_else(|| invalid("is not a valid recurrence rule"))
+}
+
+/// The record spelling of an RRULE: calcard's canonical part order, as
+/// reading and writing both keep it.
+pub(crate) fn canonical_rrule(text: &str) -> Result<String, FormatError> {
+    parse_rrule(text, "recurrence").map(|rule| rule.to_string())
 }
 
 /// The record spelling of a participation status or role parameter.

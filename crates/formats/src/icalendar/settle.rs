@@ -6,7 +6,7 @@
 //! loss.
 
 use super::fields::{
-    canonical_partstat, canonical_role, canonical_status, parse_rrule, THIS_AND_FUTURE,
+    canonical_partstat, canonical_role, canonical_rrule, canonical_status, THIS_AND_FUTURE,
 };
 use crate::datetime::{add_days, date_part};
 use crate::error::FormatError;
@@ -44,7 +44,7 @@ pub(crate) fn settle(record: &mut Record, all_day: Option<bool>) -> Result<(), F
     if let Some(Value::Map(recurrence)) = record.fields_mut().get_mut("recurrence") {
         if let Some(Value::Text(rule)) = recurrence.get_mut("rrule") {
             if !rule.is_empty() {
-                *rule = parse_rrule(rule, "recurrence")?.to_string();
+                *rule = canonical_rrule(rule)?;
             }
         }
     }
