@@ -134,11 +134,25 @@ fn midnight(day: &str, tz: Option<String>) -> Value {
 
 /// Calendar addresses: `mailto:` is dropped and mail addresses are
 /// lower-cased; other URIs (`urn:uuid:…`) are kept as written.
+///
+/// A repeated `mailto:mailto:` is dropped whole, so that the result is
+/// its own canonical spelling: a patch settles the addresses it reads
+/// once more, and an address that changed then would count as another
+/// attendee, and its line, with its unknown parameters, would be rewritten.
 pub(crate) fn canonical_address(text: &str) -> String {
-    match text.split_once(':') {
-        Some((scheme, address)) if scheme.eq_ignore_ascii_case("mailto") => address.to_lowercase(),
-        Some(_) => text.to_string(),
-        None => text.to_lowercase(),
+    let mut address = text;
+    let mut mail = false;
+    while let Some((scheme, rest)) = address.split_once(':') {
+        if !scheme.eq_ignore_ascii_case("mailto") {
+            break;
+        }
+        address = rest;
+        mail = true;
+    }
+    if mail || !address.contains(':') {
+        address.to_lowercase()
+    } else {
+        address.to_string()
     }
 }
 
@@ -217,5 +231,23 @@ mod tests {
             )]))
         );
         assert_eq!(canonical_address("urn:uuid:ABC"), "urn:uuid:ABC");
+    }
+
+    #[test]
+    fn a_canonical_address_is_its_own_canonical_spelling() {
+        for (written, canonical) in [
+            ("MAILTO:Ada@Example.org", "ada@example.org"),
+            ("Ada@Example.org", "ada@example.org"),
+            ("mailto:mailto:ADA@example.org", "ada@example.org"),
+            (
+                "mailto:ADA@example.DATE:202E=Dorg",
+                "ada@example.date:202e=dorg",
+            ),
+            ("urn:uuid:ABC", "urn:uuid:ABC"),
+            ("mailto:", ""),
+        ] {
+            assert_eq!(canonical_address(written), canonical, "{written}");
+            assert_eq!(canonical_address(canonical), canonical, "{written}");
+        }
     }
 }
