@@ -85,6 +85,19 @@ pub(crate) fn plain(value: &Value) -> String {
     }
 }
 
+/// `text` without its URI `scheme` (`tel`, `mailto`; any case), however
+/// often it is repeated: a writer puts at most one back, so a value read
+/// with one left could never be written to read back the same.
+pub(crate) fn without_scheme<'t>(mut text: &'t str, scheme: &str) -> &'t str {
+    while let Some((first, rest)) = text.split_once(':') {
+        if !first.eq_ignore_ascii_case(scheme) {
+            break;
+        }
+        text = rest;
+    }
+    text
+}
+
 /// Normalises a comma-separated type list: lower case, sorted, deduplicated,
 /// without the types in `implied`.
 pub(crate) fn type_list<'a>(parts: impl IntoIterator<Item = &'a str>, implied: &[&str]) -> String {

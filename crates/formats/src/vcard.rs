@@ -298,25 +298,11 @@ fn read_email(entry: &VCardEntry) -> Value {
 
 fn read_phone(entry: &VCardEntry) -> Value {
     let number = component_text(entry.values.first());
-    let number = strip_tel(&number).to_string();
+    let number = shape::without_scheme(&number, "tel").to_string();
     Value::map([
         ("value", Value::Text(number)),
         ("type", types_of(entry, &IMPLIED_TYPES)),
     ])
-}
-
-/// The number without its `tel:` scheme, however often it is repeated: a
-/// writer puts at most one back, so a number read as `tel:…` could never be
-/// written to read back the same.
-fn strip_tel(mut number: &str) -> &str {
-    while let Some(rest) = number
-        .get(..4)
-        .filter(|scheme| scheme.eq_ignore_ascii_case("tel:"))
-        .and_then(|_| number.get(4..))
-    {
-        number = rest;
-    }
-    number
 }
 
 fn read_address(entry: &VCardEntry) -> Value {
@@ -387,7 +373,7 @@ fn settle(record: &mut Record, changes: &[FieldChange]) {
             }
             if field == "phones" {
                 if let Some(Value::Text(number)) = map.get_mut("value") {
-                    *number = strip_tel(number).to_string();
+                    *number = shape::without_scheme(number, "tel").to_string();
                 }
             }
         }
@@ -788,7 +774,7 @@ fn build_phone(existing: Option<&VCardEntry>, value: &Value) -> Result<VCardEntr
     let mut entry = template(existing, VCardProperty::Tel);
     let is_uri = entry.is_type(&VCardValueType::Uri);
     let number = if is_uri {
-        format!("tel:{}", strip_tel(number))
+        format!("tel:{}", shape::without_scheme(number, "tel"))
     } else {
         number.to_string()
     };

@@ -10,6 +10,7 @@ use super::fields::{
 };
 use crate::datetime::{add_days, date_part};
 use crate::error::FormatError;
+use crate::shape::without_scheme;
 use calcard::common::{IanaParse, IanaString};
 use tandem_record::{Kind, Record, Value};
 
@@ -140,15 +141,8 @@ fn midnight(day: &str, tz: Option<String>) -> Value {
 /// once more, and an address that changed then would count as another
 /// attendee, and its line, with its unknown parameters, would be rewritten.
 pub(crate) fn canonical_address(text: &str) -> String {
-    let mut address = text;
-    let mut mail = false;
-    while let Some((scheme, rest)) = address.split_once(':') {
-        if !scheme.eq_ignore_ascii_case("mailto") {
-            break;
-        }
-        address = rest;
-        mail = true;
-    }
+    let address = without_scheme(text, "mailto");
+    let mail = address.len() != text.len();
     if mail || !address.contains(':') {
         address.to_lowercase()
     } else {
